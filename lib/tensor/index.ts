@@ -1,0 +1,11 @@
+export * from './dtype.js';
+export { Tensor, isTensor } from './tensor.js';
+export type { Shape, NestedArray, ShapeArg } from './tensor.js';
+export * from './creation.js';
+export * from './math.js';
+export * from './indexing.js';
+export * from './memory.js';
+export { Generator, defaultGenerator, manualSeed } from './random.js';
+export { tidy, keep } from './scope.js';
+export { OPS } from './ops.js';
+export type { OpName } from './ops.js';

@@ -1,0 +1,38 @@
+// Memory and runtime introspection: live tensors and bytes, threads, op support.
+import { native } from './native.js';
+
+export interface MemoryInfo {
+  /** Live (not disposed, not collected) tensors. */
+  tensors: number;
+  /** Bytes of all live storages on the CPU (views share storage and count once). */
+  bytes: number;
+  /** Per device: live storages, their bytes, and the bytes allocated by us (not lent by JS). */
+  devices: Record<string, { storages: number; bytes: number; ownedBytes: number }>;
+}
+
+export function memory(): MemoryInfo {
+  const m = native.memory();
+  return { tensors: m.tensors, bytes: m.devices.cpu?.bytes ?? 0, devices: m.devices };
+}
+
+/** Sets the number of threads kernels use (0 restores the default: all hardware threads). */
+export function setNumThreads(n: number): void {
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+/** Whether the backend of `device` implements op for dtype. */
+export function supports(op: string, dtype: string, device = 'cpu'): boolean {
+  return native.supports(op, dtype, device);
+}
+
+/** The names of the native op table, in table order. */
+export function opNames(): string[] {
+  return native.opNames();
+}
+
+export function cpuInfo(): { hardwareThreads: number; sgemmKernel: string; features: Record<string, boolean> } {
+  return native.cpuInfo();
+}

@@ -1,0 +1,113 @@
+// Loads the native addon and describes its surface. Everything native goes through `native`;
+// the rest of lib/ never touches the addon directly.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The JS object that owns one native tensor (a strided view plus a storage reference). */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly strides: number[];
+  readonly dtype: string;
+  readonly device: string;
+  readonly offset: number;
+  readonly isContiguous: boolean;
+  readonly isDisposed: boolean;
+  readonly storageBytes: number;
+  readonly storageId: number;
+  dispose(): void;
+}
+
+type T = NativeTensor;
+type Seed = number | bigint;
+
+export interface NativeMemory {
+  tensors: number;
+  devices: Record<string, { storages: number; bytes: number; ownedBytes: number }>;
+}
+
+export interface NativeCpuInfo {
+  hardwareThreads: number;
+  sgemmKernel: string;
+  features: Record<string, boolean>;
+}
+
+/** The addon's exports (native/napi/addon.cc and native/napi/ops.cc). */
+export interface NativeBinding {
+  fromBuffer(data: ArrayBufferView, shape: number[], dtype: string, copy: boolean): T;
+  toBuffer(t: T): ArrayBuffer;
+  item(t: T): number;
+  opNames(): string[];
+  supports(op: string, dtype: string, device?: string): boolean;
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  memory(): NativeMemory;
+  cpuInfo(): NativeCpuInfo;
+
+  reshape(x: T, shape: number[]): T;
+  view(x: T, shape: number[]): T;
+  permute(x: T, dims: number[]): T;
+  transpose(x: T, d0: number, d1: number): T;
+  slice(x: T, dim: number, start: number, end: number, step: number): T;
+  narrow(x: T, dim: number, start: number, length: number): T;
+  select(x: T, dim: number, index: number): T;
+  expand(x: T, shape: number[]): T;
+  squeeze(x: T, dims: number[]): T;
+  unsqueeze(x: T, dim: number): T;
+  contiguous(x: T): T;
+  clone(x: T): T;
+  cast(x: T, dtype: string): T;
+  copyInto(dst: T, src: T): void;
+
+  full(shape: number[], value: number, dtype: string, device?: string): T;
+  empty(shape: number[], dtype: string, device?: string): T;
+  arange(start: number, end: number, step: number, dtype: string, device?: string): T;
+  linspace(start: number, end: number, steps: number, dtype: string, device?: string): T;
+
+  unary(op: string, x: T): T;
+  clamp(x: T, min: number | null, max: number | null): T;
+  binary(op: string, a: T, b: T): T;
+  where(cond: T, a: T, b: T): T;
+  reduce(op: string, x: T, dims: number[] | null, keepdim: boolean, param: number): T;
+  argReduce(op: string, x: T, dim: number | null, keepdim: boolean): T;
+  softmax(op: string, x: T, dim: number): T;
+  matmul(a: T, b: T, transA: boolean, transB: boolean): T;
+
+  cat(xs: T[], dim: number): T;
+  indexSelect(x: T, dim: number, index: T): T;
+  gather(x: T, dim: number, index: T): T;
+  scatterAdd(x: T, dim: number, index: T, src: T): T;
+  indexAdd(x: T, dim: number, index: T, source: T, alpha: number): T;
+  maskedFill(x: T, mask: T, value: number): T;
+  maskedSelect(x: T, mask: T): T;
+  oneHot(x: T, numClasses: number): T;
+  topk(x: T, k: number, dim: number, largest: boolean, sorted: boolean): [T, T];
+
+  rand(shape: number[], low: number, high: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
+  randn(shape: number[], mean: number, std: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
+  truncNormal(shape: number[], mean: number, std: number, a: number, b: number, dtype: string, device: string,
+    seed: Seed, offset: Seed): T;
+  randint(shape: number[], low: number, high: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
+  randperm(n: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
+  bernoulli(p: T, seed: Seed, offset: Seed): T;
+}
+
+/** The package root: lib/tensor (sources) and dist/tensor (compiled) both sit two levels down. */
+export const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const require = createRequire(import.meta.url);
+
+function load(): NativeBinding {
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    return nodeGypBuild(packageRoot) as NativeBinding;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      `@raddino/core: the native addon could not be loaded (${msg}). ` +
+        'Build it with `npm run build:native` (needs g++, python3 and make).',
+    );
+  }
+}
+
+export const native: NativeBinding = load();

@@ -1,0 +1,76 @@
+// The dispatcher: one function per op family. Each validates its arguments (throwing errors that
+// name the op, the argument and what was expected), computes the output shape and dtype,
+// allocates the output on the inputs' device and runs the backend kernel (core/backend.h).
+// Inputs may be any strided view; kernels receive them as they are unless noted.
+#pragma once
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/tensor.h"
+
+namespace raddino::ops {
+
+// ---- memory ---------------------------------------------------------------------------------
+Tensor contiguous(const Tensor& x);                  // x itself when already contiguous
+Tensor clone(const Tensor& x);                       // always a new contiguous copy
+Tensor reshape(const Tensor& x, const Shape& shape);  // a view when possible, else a copy
+Tensor cast(const Tensor& x, DType dtype);            // x itself when the dtype already matches
+// dst[...] = src broadcast to dst's shape (dtypes may differ: converts). dst may be a view.
+void copy_(const Tensor& dst, const Tensor& src);
+Tensor full(const Shape& shape, double value, DType dtype, Device device);
+Tensor arange(double start, double end, double step, DType dtype, Device device);
+Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device);
+
+// ---- element-wise ---------------------------------------------------------------------------
+Tensor unary(Op op, const Tensor& x);
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+// add, sub, mul, div, pow, maximum, minimum; and the comparisons/logical ops (bool output).
+// Both operands must have the same dtype and device; shapes broadcast.
+Tensor binary(Op op, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// ---- reductions -----------------------------------------------------------------------------
+// sum, mean, max, min, var (param = correction), logsumexp, norm (param = p: any p > 0, or inf).
+// Empty `axes` reduces over all axes.
+Tensor reduce(Op op, const Tensor& x, const std::vector<int64_t>& axes, bool keepdim, double param = 0);
+// argmax / argmin along one dim (or over the flattened input when dim is empty); int64 output.
+Tensor arg_reduce(Op op, const Tensor& x, std::optional<int64_t> dim, bool keepdim);
+Tensor softmax(Op op, const Tensor& x, int64_t dim);  // softmax / log_softmax
+
+// ---- linear algebra -------------------------------------------------------------------------
+// Batched matrix product with broadcasting over leading dims; a is [..., M, K] (or [..., K, M]
+// when trans_a), b is [..., K, N] (or [..., N, K] when trans_b). 1-D operands follow torch.matmul.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+
+// ---- shape and indexing ---------------------------------------------------------------------
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// Out-of-place: returns x with src added at index along dim.
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, double alpha);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+Tensor masked_select(const Tensor& x, const Tensor& mask);
+Tensor one_hot(const Tensor& index, int64_t num_classes);
+// (values, int64 indices) of the k largest (or smallest) along dim, sorted when `sorted`.
+std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted);
+
+// ---- random (Philox4x32-10, counter-based: element i of a call uses counter offset + i) -------
+struct RandomState {
+  uint64_t seed = 0;
+  uint64_t offset = 0;  // counter offset of this call; the caller advances it by random_span()
+};
+// How far a call that draws n values advances the counter.
+uint64_t random_span(Op op, int64_t n);
+Tensor rand(const Shape& shape, double lo, double hi, DType dtype, Device device, RandomState rs);
+Tensor randn(const Shape& shape, double mean, double std, DType dtype, Device device, RandomState rs);
+Tensor trunc_normal(const Shape& shape, double mean, double std, double a, double b, DType dtype, Device device,
+                    RandomState rs);
+Tensor randint(const Shape& shape, int64_t lo, int64_t hi, DType dtype, Device device, RandomState rs);
+Tensor randperm(int64_t n, DType dtype, Device device, RandomState rs);
+// Each element is 1 with probability p[i] (p float32/float64 in [0, 1]), output in p's dtype.
+Tensor bernoulli(const Tensor& p, RandomState rs);
+
+}  // namespace raddino::ops

@@ -1,0 +1,40 @@
+// The CPU backend's kernels, one per op family (registered in cpu/backend.cc).
+#pragma once
+#include "core/backend.h"
+
+namespace raddino::cpu {
+
+void copy_kernel(const OpCall& c);      // COPY, CAST
+void fill_kernel(const OpCall& c);      // FILL, ARANGE, LINSPACE
+void unary_kernel(const OpCall& c);     // unary element-wise ops and CLAMP
+void binary_kernel(const OpCall& c);    // arithmetic, comparison and logical binary ops
+void where_kernel(const OpCall& c);     // WHERE
+void reduce_kernel(const OpCall& c);    // SUM, MEAN, MAX, MIN, VAR, LOGSUMEXP, NORM
+void argreduce_kernel(const OpCall& c); // ARGMAX, ARGMIN
+void softmax_kernel(const OpCall& c);   // SOFTMAX, LOG_SOFTMAX
+void matmul_kernel(const OpCall& c);    // MATMUL
+void index_kernel(const OpCall& c);     // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_*, ONE_HOT
+void topk_kernel(const OpCall& c);      // TOPK
+void random_kernel(const OpCall& c);    // RAND, RANDN, BERNOULLI, RANDINT, RANDPERM, TRUNC_NORMAL
+
+// Registers the CPU backend with the core (called once when the addon loads).
+void register_cpu_backend();
+
+// The float32 fast paths compiled per ISA (elementwise_impl.h); false when not handled.
+namespace generic {
+bool unary_f32(const OpCall& c);
+bool binary_f32(const OpCall& c);
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
+}  // namespace generic
+namespace avx2 {
+bool unary_f32(const OpCall& c);
+bool binary_f32(const OpCall& c);
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
+}  // namespace avx2
+namespace avx512 {
+bool unary_f32(const OpCall& c);
+bool binary_f32(const OpCall& c);
+void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
+}  // namespace avx512
+
+}  // namespace raddino::cpu

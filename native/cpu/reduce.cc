@@ -1,0 +1,279 @@
+// Reductions over any set of axes (SUM, MEAN, MAX, MIN, VAR, LOGSUMEXP, NORM) and ARGMAX/ARGMIN.
+//
+// The input is viewed as (kept dims..., reduced dims...). Two traversals:
+//  - rows:    each output element reduces its own strided sub-space; used when the innermost
+//             memory dimension is reduced (the run is contiguous).
+//  - columns: when the innermost memory dimension is kept, blocks of adjacent outputs are
+//             reduced together, one contiguous input row segment at a time, so the inner loop is
+//             independent per output and vectorises without reassociating sums.
+// Floating sums accumulate in double; VAR and LOGSUMEXP take two passes (mean / max first).
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/error.h"
+#include "cpu/dims.h"
+#include "cpu/dtype_visit.h"
+#include "cpu/kernels.h"
+#include "cpu/threadpool.h"
+
+namespace raddino::cpu {
+namespace {
+
+constexpr int64_t kColumnBlock = 256;  // outputs reduced together in the column traversal
+
+// Reducer concept: Acc type, init(param), step(acc, value, param), done(acc, count, param).
+template <typename C>
+struct SumR {
+  using Acc = std::conditional_t<std::is_floating_point_v<C>, double, int64_t>;
+  static Acc init(double) { return 0; }
+  static void step(Acc& a, C v, double) { a += static_cast<Acc>(v); }
+  static Acc done(Acc a, int64_t, double) { return a; }
+};
+template <typename C>
+struct MeanR : SumR<C> {
+  static double done(double a, int64_t n, double) { return a / static_cast<double>(n); }
+};
+template <typename C, bool kMax>
+struct ExtremeR {
+  using Acc = C;
+  static Acc init(double) { return kMax ? std::numeric_limits<C>::lowest() : std::numeric_limits<C>::max(); }
+  static void step(Acc& a, C v, double) {
+    bool better = kMax ? v > a : v < a;
+    if constexpr (std::is_floating_point_v<C>) better = better || v != v;
+    if constexpr (std::is_floating_point_v<C>) {
+      if (a != a) return;  // NaN is sticky
+    }
+    if (better) a = v;
+  }
+  static Acc done(Acc a, int64_t, double) { return a; }
+};
+// Pass 2 of VAR: param = mean; done divides by (n - correction), correction in `corr`.
+template <typename C>
+struct SqDevR {
+  using Acc = double;
+  static Acc init(double) { return 0; }
+  static void step(Acc& a, C v, double mean) {
+    double d = static_cast<double>(v) - mean;
+    a += d * d;
+  }
+};
+// Pass 2 of LOGSUMEXP: param = max.
+template <typename C>
+struct ExpSumR {
+  using Acc = double;
+  static Acc init(double) { return 0; }
+  static void step(Acc& a, C v, double m) { a += std::exp(static_cast<double>(v) - m); }
+  static double done(Acc a, int64_t, double m) {
+    if (std::isinf(m)) return m;  // all -inf gives -inf; +inf gives +inf
+    return m + std::log(a);
+  }
+};
+// |x|^p sums; p = 1, 2 have exact fast steps; p = inf is a max.
+template <typename C>
+struct NormR {
+  using Acc = double;
+  static Acc init(double) { return 0; }
+  static void step(Acc& a, C v, double p) {
+    double x = std::fabs(static_cast<double>(v));
+    if (p == 2) a += x * x;
+    else if (p == 1) a += x;
+    else if (std::isinf(p)) a = (x > a || x != x || a != a) ? (a != a ? a : x) : a;
+    else a += std::pow(x, p);
+  }
+  static double done(Acc a, int64_t, double p) {
+    if (p == 2) return std::sqrt(a);
+    if (p == 1 || std::isinf(p)) return a;
+    return std::pow(a, 1.0 / p);
+  }
+};
+
+struct Plan {
+  Dims kept, red;  // kept dims of the input (in output order) and the reduced dims
+  int64_t outputs = 1, count = 1;
+  bool columns = false;  // innermost kept dim has unit stride and no reduced dim is innermost
+};
+
+Plan make_plan(const Tensor& x, const std::vector<int64_t>& axes) {
+  Plan p;
+  std::vector<bool> red(x.ndim(), false);
+  for (int64_t a : axes) red[a] = true;
+  int64_t item = static_cast<int64_t>(x.itemsize());
+  for (int d = 0; d < x.ndim(); ++d) {
+    Dims& g = red[d] ? p.red : p.kept;
+    g.size[g.n] = x.shape()[d];
+    g.stride[g.n] = x.strides()[d] * item;
+    ++g.n;
+  }
+  p.outputs = p.kept.count();
+  p.count = p.red.count();
+  p.kept.coalesce();
+  p.red.coalesce();
+  // Columns when the kept innermost dim is unit-stride and every reduced stride is larger.
+  if (p.kept.n > 0 && p.kept.stride[p.kept.n - 1] == item && p.red.n > 0) {
+    bool inner_kept = true;
+    for (int i = 0; i < p.red.n; ++i) inner_kept = inner_kept && std::llabs(p.red.stride[i]) > item;
+    p.columns = inner_kept && p.kept.size[p.kept.n - 1] >= 8;
+  }
+  return p;
+}
+
+// Reduces x into out (contiguous, p.outputs elements) with reducer R; params: per-output value
+// passed to R (mean / max of pass 1) or null.
+template <typename T, typename R, typename OutT, typename Done>
+void run_reduce(const Tensor& x, const Plan& plan, const Tensor& out, const double* params, double scalar, Done done) {
+  using S = typename T::S;
+  using Acc = typename R::Acc;
+  using OS = typename OutT::S;
+  const char* base = static_cast<const char*>(x.data_ptr());
+  OS* o = out.data<OS>();
+  const int64_t count = plan.count;
+  auto param_of = [&](int64_t i) { return params ? params[i] : scalar; };
+  if (!plan.columns) {
+    int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(count, 1));
+    parallel_for(plan.outputs, grain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        double pv = param_of(i);
+        Acc acc = R::init(pv);
+        plan.red.for_runs(base + plan.kept.offset(i), [&](const char* p, int64_t s, int64_t n) {
+          if (s == sizeof(S)) {
+            const S* v = reinterpret_cast<const S*>(p);
+            for (int64_t j = 0; j < n; ++j) R::step(acc, T::load(v[j]), pv);
+          } else {
+            for (int64_t j = 0; j < n; ++j) R::step(acc, T::load(*reinterpret_cast<const S*>(p + j * s)), pv);
+          }
+        });
+        o[i] = convert_to<OutT>(done(acc, count, pv));
+      }
+    });
+    return;
+  }
+  // Column traversal: the innermost kept dim is split into blocks of kColumnBlock outputs.
+  const int64_t inner = plan.kept.size[plan.kept.n - 1];
+  Dims outer = plan.kept;
+  outer.n -= 1;
+  const int64_t rows = outer.count(), blocks = (inner + kColumnBlock - 1) / kColumnBlock;
+  parallel_for(rows * blocks, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(count * kColumnBlock, 1)),
+               [&](int64_t b, int64_t e) {
+                 Acc acc[kColumnBlock];
+                 double pv[kColumnBlock];
+                 for (int64_t t = b; t < e; ++t) {
+                   int64_t row = t / blocks, j0 = (t % blocks) * kColumnBlock;
+                   int64_t len = std::min(kColumnBlock, inner - j0);
+                   int64_t o0 = row * inner + j0;
+                   for (int64_t j = 0; j < len; ++j) {
+                     pv[j] = param_of(o0 + j);
+                     acc[j] = R::init(pv[j]);
+                   }
+                   const char* start = base + outer.offset(row) + j0 * static_cast<int64_t>(sizeof(S));
+                   plan.red.for_runs(start, [&](const char* p, int64_t s, int64_t n) {
+                     for (int64_t r = 0; r < n; ++r) {
+                       const S* v = reinterpret_cast<const S*>(p + r * s);
+                       for (int64_t j = 0; j < len; ++j) R::step(acc[j], T::load(v[j]), pv[j]);
+                     }
+                   });
+                   for (int64_t j = 0; j < len; ++j) o[o0 + j] = convert_to<OutT>(done(acc[j], count, pv[j]));
+                 }
+               });
+}
+
+template <typename R>
+auto default_done() {
+  return [](typename R::Acc a, int64_t n, double p) { return R::done(a, n, p); };
+}
+
+template <typename T>
+void reduce_typed(const OpCall& c) {
+  using C = typename T::Cmp;
+  const Tensor& x = *c.in[0];
+  const Tensor& out = *c.out[0];
+  Plan plan = make_plan(x, c.p.axes);
+  const double param = c.p.a;
+  switch (c.op) {
+    case Op::SUM:
+      if constexpr (std::is_floating_point_v<C>) run_reduce<T, SumR<C>, T>(x, plan, out, nullptr, 0, default_done<SumR<C>>());
+      else run_reduce<T, SumR<C>, Ty<int64_t>>(x, plan, out, nullptr, 0, default_done<SumR<C>>());
+      break;
+    case Op::MEAN:
+      run_reduce<T, MeanR<C>, T>(x, plan, out, nullptr, 0, default_done<MeanR<C>>());
+      break;
+    case Op::MAX:
+      run_reduce<T, ExtremeR<C, true>, T>(x, plan, out, nullptr, 0, default_done<ExtremeR<C, true>>());
+      break;
+    case Op::MIN:
+      run_reduce<T, ExtremeR<C, false>, T>(x, plan, out, nullptr, 0, default_done<ExtremeR<C, false>>());
+      break;
+    case Op::NORM:
+      run_reduce<T, NormR<C>, T>(x, plan, out, nullptr, param, default_done<NormR<C>>());
+      break;
+    case Op::VAR:
+    case Op::LOGSUMEXP: {
+      // Pass 1 into a float64 buffer of per-output means / maxima, pass 2 around them.
+      Tensor first = Tensor::empty(out.shape(), DType::F64, out.device());
+      if (c.op == Op::VAR) {
+        run_reduce<T, MeanR<C>, Ty<double>>(x, plan, first, nullptr, 0, default_done<MeanR<C>>());
+        const double corr = param;
+        run_reduce<T, SqDevR<C>, T>(x, plan, out, first.data<double>(), 0, [corr](double a, int64_t n, double) {
+          return a / std::max(0.0, static_cast<double>(n) - corr);
+        });
+      } else {
+        run_reduce<T, ExtremeR<C, true>, Ty<double>>(x, plan, first, nullptr, 0, default_done<ExtremeR<C, true>>());
+        run_reduce<T, ExpSumR<C>, T>(x, plan, out, first.data<double>(), 0, default_done<ExpSumR<C>>());
+      }
+      break;
+    }
+    default:
+      fail(ErrorKind::Value, op_name(c.op), ": not a reduction");
+  }
+}
+
+template <typename T>
+void argreduce_typed(const OpCall& c) {
+  using S = typename T::S;
+  using C = typename T::Cmp;
+  const Tensor& x = *c.in[0];
+  const int d = static_cast<int>(c.p.dim);
+  const bool want_max = c.op == Op::ARGMAX;
+  const int64_t size = x.shape()[d], stride = x.strides()[d];
+  // Output element i corresponds to the input with dim d removed, in row-major order.
+  const Dims rest = dims_of(x, d);
+  const S* base = x.data<S>();
+  int64_t* o = c.out[0]->data<int64_t>();
+  parallel_for(c.out[0]->numel(), std::max<int64_t>(1, (1 << 14) / size), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const S* p = base + rest.offset(i);  // element strides here
+      C best = T::load(p[0]);
+      int64_t arg = 0;
+      for (int64_t k = 1; k < size; ++k) {
+        C v = T::load(p[k * stride]);
+        bool take;
+        if constexpr (std::is_floating_point_v<C>) {
+          if (best != best) break;  // the first NaN wins, like PyTorch
+          take = v != v || (want_max ? v > best : v < best);
+        } else {
+          take = want_max ? v > best : v < best;
+        }
+        if (take) {
+          best = v;
+          arg = k;
+        }
+      }
+      o[i] = arg;
+    }
+  });
+}
+
+}  // namespace
+
+void reduce_kernel(const OpCall& c) {
+  visit_dtype(c.in[0]->dtype(), [&](auto t) { reduce_typed<decltype(t)>(c); });
+}
+
+void argreduce_kernel(const OpCall& c) {
+  visit_dtype(c.in[0]->dtype(), [&](auto t) { argreduce_typed<decltype(t)>(c); });
+}
+
+}  // namespace raddino::cpu

@@ -1,0 +1,151 @@
+#include "threadpool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define RADDINO_PAUSE() _mm_pause()
+#else
+#define RADDINO_PAUSE() std::this_thread::yield()
+#endif
+
+namespace raddino::cpu {
+namespace {
+
+// Iterations a worker spins on the job counter before it sleeps (~tens of microseconds).
+constexpr int kSpinIterations = 20000;
+
+thread_local bool t_in_parallel = false;
+
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool* pool = new Pool();  // leaked on purpose: workers are detached, no exit-time join
+    return *pool;
+  }
+
+  int threads() const { return threads_.load(std::memory_order_relaxed); }
+
+  void set_threads(int n) {
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    if (n <= 0) n = hardware_threads();
+    grow(n - 1);
+    threads_.store(n, std::memory_order_relaxed);
+  }
+
+  void run(int nt, const std::function<void(int, int)>& fn) {
+    nt = std::min(nt, threads());
+    if (nt <= 1 || t_in_parallel) {
+      for (int t = 0; t < std::max(nt, 1); ++t) fn(t, std::max(nt, 1));
+      return;
+    }
+    // A second JS thread (worker_threads) calling in concurrently runs its kernel serially
+    // rather than waiting for the pool.
+    std::unique_lock<std::mutex> run_lock(run_mutex_, std::try_to_lock);
+    if (!run_lock.owns_lock()) {
+      t_in_parallel = true;
+      for (int t = 0; t < nt; ++t) fn(t, nt);
+      t_in_parallel = false;
+      return;
+    }
+    grow(nt - 1);
+    job_ = &fn;
+    job_threads_ = nt;
+    pending_.store(nt - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(sleep_mutex_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    if (sleeping_.load(std::memory_order_acquire) > 0) wake_.notify_all();
+    t_in_parallel = true;
+    fn(0, nt);
+    t_in_parallel = false;
+    int spins = 0;
+    while (pending_.load(std::memory_order_acquire) != 0) {
+      if (++spins < kSpinIterations) RADDINO_PAUSE();
+      else std::this_thread::yield();
+    }
+    job_ = nullptr;
+  }
+
+ private:
+  Pool() { threads_.store(hardware_threads(), std::memory_order_relaxed); }
+
+  void grow(int workers) {
+    while (static_cast<int>(workers_started_) < workers) {
+      int tid = ++workers_started_;
+      // The worker starts from the current generation so it cannot miss the job about to be posted.
+      uint64_t seen = generation_.load(std::memory_order_acquire);
+      std::thread([this, tid, seen] { worker(tid, seen); }).detach();
+    }
+  }
+
+  void worker(int tid, uint64_t seen) {
+    t_in_parallel = true;
+    for (;;) {
+      int spins = 0;
+      uint64_t gen;
+      while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
+        if (++spins < kSpinIterations) {
+          RADDINO_PAUSE();
+          continue;
+        }
+        std::unique_lock<std::mutex> lock(sleep_mutex_);
+        sleeping_.fetch_add(1, std::memory_order_acq_rel);
+        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        sleeping_.fetch_sub(1, std::memory_order_acq_rel);
+        spins = 0;
+      }
+      seen = gen;
+      if (tid < job_threads_) {
+        (*job_)(tid, job_threads_);
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+      }
+    }
+  }
+
+  std::atomic<int> threads_{1};
+  unsigned workers_started_ = 0;
+  std::mutex run_mutex_;
+  std::mutex sleep_mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> sleeping_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  const std::function<void(int, int)>* job_ = nullptr;
+  int job_threads_ = 0;
+};
+
+}  // namespace
+
+int hardware_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+int num_threads() { return Pool::get().threads(); }
+
+void set_num_threads(int n) { Pool::get().set_threads(n); }
+
+void parallel_run(int nt, const std::function<void(int, int)>& fn) { Pool::get().run(nt, fn); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  int64_t chunks = std::min<int64_t>(num_threads(), (n + grain - 1) / grain);
+  if (chunks <= 1 || t_in_parallel) {
+    fn(0, n);
+    return;
+  }
+  parallel_run(static_cast<int>(chunks), [&](int tid, int nt) {
+    int64_t begin = n * tid / nt, end = n * (tid + 1) / nt;
+    if (begin < end) fn(begin, end);
+  });
+}
+
+}  // namespace raddino::cpu

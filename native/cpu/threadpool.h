@@ -1,0 +1,27 @@
+// Persistent worker pool for the CPU backend.
+//
+// Kernels call parallel_run/parallel_for; the calling thread is worker 0 and the pool's
+// threads are workers 1..n-1. Workers spin briefly after a job and then sleep, so back-to-back
+// kernels (the common case inside a model) do not pay a wake-up each. A parallel call made from
+// inside a worker runs serially on that worker (no nested parallelism).
+#pragma once
+#include <cstdint>
+#include <functional>
+
+namespace raddino::cpu {
+
+// Number of threads kernels use (default: hardware concurrency, at least 1).
+int num_threads();
+// Sets the thread count; 0 restores the default. Values above 256 are rejected by the caller.
+void set_num_threads(int n);
+// Hardware concurrency as seen by the process.
+int hardware_threads();
+
+// Runs fn(tid, nt) for tid in [0, nt) on nt workers (nt <= num_threads()) and waits for all.
+void parallel_run(int nt, const std::function<void(int tid, int nt)>& fn);
+
+// Splits [0, n) into at most num_threads() contiguous chunks of at least `grain` items each and
+// runs fn(begin, end) on them in parallel. Runs inline when one chunk suffices.
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t begin, int64_t end)>& fn);
+
+}  // namespace raddino::cpu

@@ -1,0 +1,178 @@
+// Module entry: data transfer between JS and tensors, introspection (op table, supports,
+// memory, CPU info) and the thread count. The op bindings are in napi/ops.cc.
+#include <napi.h>
+
+#include <cstring>
+
+#include "core/backend.h"
+#include "core/ops.h"
+#include "cpu/cpu_features.h"
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
+#include "cpu/threadpool.h"
+#include "napi/convert.h"
+#include "napi/ops.h"
+#include "napi/tensor_wrap.h"
+
+namespace raddino::napi {
+namespace {
+
+using Info = const Napi::CallbackInfo&;
+
+// fromBuffer(typedArray, shape, dtype, copy): a CPU tensor over the array's bytes. Without copy
+// the tensor shares the memory (the ArrayBuffer is kept alive by a reference); with copy, or
+// when the view is misaligned for the dtype or backed by a SharedArrayBuffer, it copies.
+Napi::Value FromBuffer(Info info) {
+  return guarded(info, [&] {
+    const char* op = "fromTypedArray";
+    if (!info[0].IsTypedArray()) {
+      throw Napi::TypeError::New(info.Env(), "fromTypedArray: argument 'data' must be a TypedArray");
+    }
+    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+    Shape shape = shape_arg(info, 1, op, "shape");
+    check_shape(shape, op, "shape");
+    DType dtype = dtype_arg(info, 2, op);
+    bool copy = bool_arg(info, 3, op, "copy");
+    size_t nbytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+    if (ta.ByteLength() != nbytes) {
+      throw Napi::RangeError::New(info.Env(), std::string(op) + ": argument 'data' has " +
+                                                  std::to_string(ta.ByteLength()) + " bytes (expected " +
+                                                  std::to_string(nbytes) + " for shape " + shape_str(shape) + " of " +
+                                                  dtype_name(dtype) + ")");
+    }
+    Napi::ArrayBuffer buf = ta.ArrayBuffer();
+    char* data = static_cast<char*>(buf.Data()) + ta.ByteOffset();
+    bool aligned = reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0;
+    if (copy || !aligned || nbytes == 0) {
+      Tensor t = Tensor::empty(shape, dtype, Device{});
+      if (nbytes) std::memcpy(t.data_ptr(), data, nbytes);
+      return wrap(info.Env(), std::move(t));
+    }
+    auto* ref = new Napi::Reference<Napi::ArrayBuffer>(Napi::Persistent(buf));
+    auto storage = Storage::wrap(data, nbytes, Device{}, [ref] { delete ref; });
+    return wrap(info.Env(), Tensor(std::move(storage), dtype, shape, contiguous_strides(shape), 0));
+  });
+}
+
+// toBuffer(t): an ArrayBuffer with a copy of t's elements in row-major order (t's dtype).
+Napi::Value ToBuffer(Info info) {
+  return guarded(info, [&] {
+    const Tensor& t = tensor_arg(info, 0, "data", "input");
+    Tensor c = ops::contiguous(t);
+    size_t nbytes = static_cast<size_t>(c.numel()) * c.itemsize();
+    Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(info.Env(), nbytes);
+    if (nbytes) backend(c.device().type).to_host(buf.Data(), c.data_ptr(), nbytes, c.device().index);
+    return buf;
+  });
+}
+
+// item(t): the value of a one-element tensor as a number (int64 beyond 2^53 loses precision).
+Napi::Value Item(Info info) {
+  return guarded(info, [&] {
+    const Tensor& t = tensor_arg(info, 0, "item", "input");
+    RADDINO_CHECK(t.numel() == 1, Range, "item: the tensor has ", t.numel(), " elements ", shape_str(t.shape()),
+                  " (expected exactly one)");
+    Tensor d = ops::cast(t, DType::F64);
+    double v = 0;
+    backend(d.device().type).to_host(&v, d.data_ptr(), sizeof(double), d.device().index);
+    return Napi::Number::New(info.Env(), v);
+  });
+}
+
+Napi::Value OpNames(Info info) {
+  Napi::Array a = Napi::Array::New(info.Env(), kNumOps);
+  for (int i = 0; i < kNumOps; ++i) a.Set(static_cast<uint32_t>(i), Napi::String::New(info.Env(), op_name(static_cast<Op>(i))));
+  return a;
+}
+
+// supports(op, dtype, device = 'cpu')
+Napi::Value Supports(Info info) {
+  return guarded(info, [&] {
+    std::string name = string_arg(info, 0, "supports", "op");
+    DType d = dtype_arg(info, 1, "supports");
+    Op op;
+    if (!op_from_name(name.c_str(), &op)) {
+      throw Napi::TypeError::New(info.Env(), "supports: argument 'op' is '" + name + "' (expected an op name from opNames())");
+    }
+    std::string dev = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "cpu";
+    DeviceType type = dev.rfind("cuda", 0) == 0 ? DeviceType::CUDA : DeviceType::CPU;
+    bool ok = backend_available(type) && backend(type).supports(op, d);
+    return Napi::Boolean::New(info.Env(), ok);
+  });
+}
+
+Napi::Value SetNumThreads(Info info) {
+  return guarded(info, [&] {
+    int64_t n = int_arg(info, 0, "setNumThreads", "n");
+    RADDINO_CHECK(n >= 0 && n <= 256, Range, "setNumThreads: argument 'n' is ", n,
+                  " (expected 1..256, or 0 for the default)");
+    cpu::set_num_threads(static_cast<int>(n));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetNumThreads(Info info) { return Napi::Number::New(info.Env(), cpu::num_threads()); }
+
+Napi::Value Memory(Info info) {
+  Napi::Env env = info.Env();
+  sync_external_memory(env);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("tensors", Napi::Number::New(env, static_cast<double>(TensorWrap::live())));
+  Napi::Object devices = Napi::Object::New(env);
+  for (DeviceType d : {DeviceType::CPU, DeviceType::CUDA}) {
+    if (!backend_available(d)) continue;
+    MemoryStats s = memory_stats(d);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("storages", Napi::Number::New(env, static_cast<double>(s.storages)));
+    o.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
+    o.Set("ownedBytes", Napi::Number::New(env, static_cast<double>(s.owned_bytes)));
+    devices.Set(device_name(d), o);
+  }
+  out.Set("devices", devices);
+  return out;
+}
+
+Napi::Value CpuInfo(Info info) {
+  Napi::Env env = info.Env();
+  const cpu::CpuFeatures& f = cpu::cpu_features();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("hardwareThreads", Napi::Number::New(env, cpu::hardware_threads()));
+  o.Set("sgemmKernel", Napi::String::New(env, cpu::sgemm_kernel_name()));
+  Napi::Object feats = Napi::Object::New(env);
+  feats.Set("avx2", f.avx2);
+  feats.Set("fma", f.fma);
+  feats.Set("f16c", f.f16c);
+  feats.Set("avx512f", f.avx512f);
+  feats.Set("avx512bw", f.avx512bw);
+  feats.Set("avx512vl", f.avx512vl);
+  feats.Set("avx512dq", f.avx512dq);
+  feats.Set("avx512bf16", f.avx512bf16);
+  o.Set("features", feats);
+  return o;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  cpu::register_cpu_backend();
+  auto* data = new AddonData();
+  data->tensor_ctor = Napi::Persistent(TensorWrap::define(env));
+  env.SetInstanceData(data);
+  exports.Set("NativeTensor", data->tensor_ctor.Value());
+  exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer, "fromBuffer"));
+  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer, "toBuffer"));
+  exports.Set("item", Napi::Function::New(env, Item, "item"));
+  exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
+  exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
+  exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  register_ops(env, exports);
+  return exports;
+}
+
+}  // namespace raddino::napi
+
+static Napi::Object InitRaddino(Napi::Env env, Napi::Object exports) { return raddino::napi::Init(env, exports); }
+NODE_API_MODULE(raddino, InitRaddino)

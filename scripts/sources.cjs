@@ -1,0 +1,29 @@
+// The one source manifest of the native addon: binding.gyp and CMakeLists.txt both ask this
+// script for their file lists, so the two builds cannot drift apart.
+//   node scripts/sources.cjs cpu [--cmake]   sources of the CPU addon (core + cpu + napi)
+//   node scripts/sources.cjs cuda [--cmake]  sources of the CUDA backend (none yet)
+'use strict';
+
+const core = ['dtype', 'error', 'storage', 'tensor', 'backend', 'ops', 'ops_index', 'ops_random', 'ops_util'];
+const cpu = [
+  'threadpool', 'cpu_features', 'backend', 'copy', 'elementwise', 'elementwise_avx2', 'elementwise_avx512',
+  'reduce', 'softmax', 'index', 'sort', 'random', 'matmul', 'gemm', 'gemm_generic', 'gemm_avx2', 'gemm_avx512',
+];
+const napi = ['addon', 'convert', 'tensor_wrap', 'ops'];
+
+const lists = {
+  cpu: [
+    ...core.map((f) => `native/core/${f}.cc`),
+    ...cpu.map((f) => `native/cpu/${f}.cc`),
+    ...napi.map((f) => `native/napi/${f}.cc`),
+  ],
+  cuda: [],
+};
+
+const which = process.argv[2] || 'cpu';
+if (!(which in lists)) {
+  console.error(`sources.cjs: unknown list '${which}' (expected one of ${Object.keys(lists).join(', ')})`);
+  process.exit(1);
+}
+// CMake reads a ';'-separated list, gyp a whitespace-separated one.
+process.stdout.write(lists[which].join(process.argv[3] === '--cmake' ? ';' : ' '));
