@@ -27,7 +27,7 @@ function checkShape(op: string, shape: unknown): number[] {
     if (typeof s !== 'number' || !Number.isInteger(s)) throw new TypeError(`${op}: argument 'shape' must hold integers (got ${String(s)})`);
     if (s < 0) throw new RangeError(`${op}: argument 'shape' [${shape.join(', ')}] has a negative size (expected sizes >= 0)`);
   }
-  return shape as number[];
+  return [...shape] as number[];
 }
 
 /** Shape and flat values of a nested array; throws on ragged input or non-numeric leaves. */
@@ -67,13 +67,13 @@ export function tensor(values: Nested | ArrayBufferView, shape?: Shape, dtype?: 
     const own = dtypeOfArray(values);
     if (own === undefined) throw new TypeError(`tensor: argument 'values' is a ${values.constructor.name} (expected Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array)`);
     const n = values.byteLength / ITEM_SIZE[own];
-    const s = shape ? checkShape('tensor', [...shape]) : [n];
+    const s = shape ? checkShape('tensor', shape) : [n];
     const base = wrap(native.fromBuffer(values, s, own, true));
     if (dtype === undefined || dtype === own) return base;
     try { return base.to(dtype); } finally { base.dispose(); }
   }
   const { shape: inferred, flat } = flatten(values as Nested);
-  const s = shape ? checkShape('tensor', [...shape]) : inferred;
+  const s = shape ? checkShape('tensor', shape) : inferred;
   const kind = flat.length > 0 ? typeof flat[0] : 'number';
   const target = dtype ?? (kind === 'boolean' ? 'bool' : kind === 'bigint' ? 'int64' : 'float32');
   let buf: ArrayBufferView;
@@ -101,12 +101,12 @@ export function fromTypedArray(data: ArrayBufferView, shape?: Shape, opts: { cop
   if (own === undefined) throw new TypeError(`fromTypedArray: cannot infer a dtype for ${data.constructor.name} (pass opts.dtype)`);
   checkDType('fromTypedArray', own);
   const n = data.byteLength / ITEM_SIZE[own];
-  return wrap(native.fromBuffer(data, shape ? checkShape('fromTypedArray', [...shape]) : [n], own, opts.copy === true));
+  return wrap(native.fromBuffer(data, shape ? checkShape('fromTypedArray', shape) : [n], own, opts.copy === true));
 }
 
 export function full(shape: Shape, value: number | boolean, opts: CreateOptions = {}): Tensor {
   const dtype = checkDType('full', opts.dtype ?? (typeof value === 'boolean' ? 'bool' : 'float32'));
-  return wrap(native.full(checkShape('full', [...shape]), Number(value), dtype, opts.device));
+  return wrap(native.full(checkShape('full', shape), Number(value), dtype, opts.device));
 }
 export function zeros(shape: Shape, opts: CreateOptions = {}): Tensor {
   return full(shape, 0, opts);
@@ -116,7 +116,7 @@ export function ones(shape: Shape, opts: CreateOptions = {}): Tensor {
 }
 /** Uninitialised memory (fast; contents are arbitrary). */
 export function empty(shape: Shape, opts: CreateOptions = {}): Tensor {
-  return wrap(native.empty(checkShape('empty', [...shape]), checkDType('empty', opts.dtype ?? 'float32'), opts.device));
+  return wrap(native.empty(checkShape('empty', shape), checkDType('empty', opts.dtype ?? 'float32'), opts.device));
 }
 export function zerosLike(t: Tensor, opts: CreateOptions = {}): Tensor {
   return full(t.shape, 0, { dtype: opts.dtype ?? t.dtype, device: opts.device ?? t.device });
@@ -156,26 +156,26 @@ const count = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Uniform in [low, high) (default [0, 1)). */
 export function rand(shape: Shape, opts: RandomOptions & { low?: number; high?: number } = {}): Tensor {
-  const s = checkShape('rand', [...shape]);
+  const s = checkShape('rand', shape);
   const [seed, off] = draw(opts, count(s));
   return wrap(native.rand(s, opts.low ?? 0, opts.high ?? 1, checkDType('rand', opts.dtype ?? 'float32'), opts.device ?? 'cpu', seed, off));
 }
 /** Normal with mean and std (default standard normal). */
 export function randn(shape: Shape, opts: RandomOptions & { mean?: number; std?: number } = {}): Tensor {
-  const s = checkShape('randn', [...shape]);
+  const s = checkShape('randn', shape);
   const [seed, off] = draw(opts, count(s));
   return wrap(native.randn(s, opts.mean ?? 0, opts.std ?? 1, checkDType('randn', opts.dtype ?? 'float32'), opts.device ?? 'cpu', seed, off));
 }
 /** Normal(mean, std) truncated to [a, b] (defaults: 0, 1, -2, 2, as torch.nn.init.trunc_normal_). */
 export function truncNormal(shape: Shape, opts: RandomOptions & { mean?: number; std?: number; a?: number; b?: number } = {}): Tensor {
-  const s = checkShape('truncNormal', [...shape]);
+  const s = checkShape('truncNormal', shape);
   const [seed, off] = draw(opts, count(s));
   return wrap(native.truncNormal(s, opts.mean ?? 0, opts.std ?? 1, opts.a ?? -2, opts.b ?? 2,
     checkDType('truncNormal', opts.dtype ?? 'float32'), opts.device ?? 'cpu', seed, off));
 }
 /** Integers uniform in [low, high) (int64 by default). */
 export function randint(low: number, high: number, shape: Shape, opts: RandomOptions = {}): Tensor {
-  const s = checkShape('randint', [...shape]);
+  const s = checkShape('randint', shape);
   const [seed, off] = draw(opts, count(s));
   return wrap(native.randint(s, low, high, checkDType('randint', opts.dtype ?? 'int64'), opts.device ?? 'cpu', seed, off));
 }

@@ -74,12 +74,14 @@ export function clamp(x: Tensor, min?: number | null, max?: number | null): Tens
 /** a + alpha * b */
 export function add(a: Operand, b: Operand, alpha = 1): Tensor {
   if (alpha === 1) return binary('add', a, b);
+  if (!(b instanceof Tensor)) return binary('add', a, Number(b) * alpha);
   const scaled = binary('mul', b, alpha);
   try { return binary('add', a, scaled); } finally { scaled.dispose(); }
 }
 /** a - alpha * b */
 export function sub(a: Operand, b: Operand, alpha = 1): Tensor {
   if (alpha === 1) return binary('sub', a, b);
+  if (!(b instanceof Tensor)) return binary('sub', a, Number(b) * alpha);
   const scaled = binary('mul', b, alpha);
   try { return binary('sub', a, scaled); } finally { scaled.dispose(); }
 }

@@ -6,13 +6,21 @@ export interface MemoryInfo {
   tensors: number;
   /** Bytes of all live storages on the CPU (views share storage and count once). */
   bytes: number;
-  /** Per device: live storages, their bytes, and the bytes allocated by us (not lent by JS). */
-  devices: Record<string, { storages: number; bytes: number; ownedBytes: number }>;
+  /**
+   * Per device: live storages, their bytes, the bytes allocated by us (not lent by JS), and the
+   * bytes of freed blocks the allocator keeps for reuse (see emptyCache()).
+   */
+  devices: Record<string, { storages: number; bytes: number; ownedBytes: number; cachedBytes?: number }>;
 }
 
 export function memory(): MemoryInfo {
   const m = native.memory();
   return { tensors: m.tensors, bytes: m.devices.cpu?.bytes ?? 0, devices: m.devices };
+}
+
+/** Returns the freed blocks the CPU allocator keeps for reuse to the system. */
+export function emptyCache(): void {
+  native.emptyCache();
 }
 
 /** Sets the number of threads kernels use (0 restores the default: all hardware threads). */

@@ -23,7 +23,7 @@ type Seed = number | bigint;
 
 export interface NativeMemory {
   tensors: number;
-  devices: Record<string, { storages: number; bytes: number; ownedBytes: number }>;
+  devices: Record<string, { storages: number; bytes: number; ownedBytes: number; cachedBytes?: number }>;
 }
 
 export interface NativeCpuInfo {
@@ -43,6 +43,7 @@ export interface NativeBinding {
   getNumThreads(): number;
   memory(): NativeMemory;
   cpuInfo(): NativeCpuInfo;
+  emptyCache(): void;
 
   reshape(x: T, shape: number[]): T;
   view(x: T, shape: number[]): T;

@@ -1,37 +1,22 @@
-// The CPU backend: 64-byte aligned host memory and the kernel table with the dtypes each op
-// accepts (what supports(op, dtype) answers). Registered when the addon loads.
-#include <cstdlib>
+// The CPU backend: host memory from the caching allocator (cpu/allocator.h) and the kernel
+// table with the dtypes each op accepts (what supports(op, dtype) answers).
 #include <cstring>
-#include <new>
 
 #include "core/backend.h"
 #include "core/error.h"
+#include "cpu/allocator.h"
 #include "cpu/kernels.h"
 
 namespace raddino::cpu {
 namespace {
 
-constexpr size_t kAlignment = 64;
-
 void* cpu_alloc(size_t nbytes, int) {
-  size_t size = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (size == 0) size = kAlignment;
-#if defined(_WIN32)
-  void* p = _aligned_malloc(size, kAlignment);
-#else
-  void* p = std::aligned_alloc(kAlignment, size);
-#endif
+  void* p = cached_alloc(nbytes);
   RADDINO_CHECK(p != nullptr, Range, "cpu: out of memory allocating ", nbytes, " bytes");
   return p;
 }
 
-void cpu_free(void* p, size_t, int) {
-#if defined(_WIN32)
-  _aligned_free(p);
-#else
-  std::free(p);
-#endif
-}
+void cpu_free(void* p, size_t nbytes, int) { cached_free(p, nbytes); }
 
 void host_copy(void* dst, const void* src, size_t nbytes, int) { std::memcpy(dst, src, nbytes); }
 

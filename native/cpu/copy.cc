@@ -83,7 +83,7 @@ void fill_kernel(const OpCall& c) {
         const int64_t n = out.numel();
         const double step = n > 1 ? (b - a) / static_cast<double>(n - 1) : 0.0;
         generate<T>(out, [=](int64_t i) {
-          return i < n / 2 ? a + step * static_cast<double>(i) : b - step * static_cast<double>(n - 1 - i);
+          return i < (n + 1) / 2 ? a + step * static_cast<double>(i) : b - step * static_cast<double>(n - 1 - i);
         });
         break;
       }

@@ -14,6 +14,8 @@
 // Packing (layouts in gemm_kernels.h): full panels of row-major A (csa == 1) and of B given as
 // W^T (rsb == 1) are transposed 8 x 8 at a time in registers; row-major B is copied with vector
 // loads/stores; everything else (column-major A, edge panels, k tails) is copied element-wise.
+#if defined(__x86_64__)
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -22,8 +24,6 @@
 #include <utility>
 
 #include "gemm_kernels.h"
-
-#if defined(__x86_64__)
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)

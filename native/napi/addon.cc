@@ -6,6 +6,7 @@
 
 #include "core/backend.h"
 #include "core/ops.h"
+#include "cpu/allocator.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
@@ -126,10 +127,17 @@ Napi::Value Memory(Info info) {
     o.Set("storages", Napi::Number::New(env, static_cast<double>(s.storages)));
     o.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
     o.Set("ownedBytes", Napi::Number::New(env, static_cast<double>(s.owned_bytes)));
+    if (d == DeviceType::CPU) o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(cpu::cached_bytes())));
     devices.Set(device_name(d), o);
   }
   out.Set("devices", devices);
   return out;
+}
+
+// emptyCache(): returns the CPU allocator's free blocks to the system.
+Napi::Value EmptyCache(Info info) {
+  cpu::empty_cache();
+  return info.Env().Undefined();
 }
 
 Napi::Value CpuInfo(Info info) {
@@ -167,6 +175,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
+  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   register_ops(env, exports);
   return exports;

@@ -1,0 +1,43 @@
+// Run by test/isa.test.ts with RADDINO_ISA set: computes the vectorised float32 kernels on this
+// ISA path and prints, as JSON, the kernel name and each op's worst error against float64.
+import * as R from '../../lib/index.js';
+import { erf, values } from '../helpers.js';
+
+const x = values(10_007, 3, -8, 8);
+const t = R.tensor(x, [10_007]);
+const worst = (got: ArrayLike<number>, ref: (i: number) => number, atol: number) => {
+  let w = 0;
+  for (let i = 0; i < got.length; i++) {
+    const e = ref(i);
+    w = Math.max(w, Math.abs(got[i] - e) / (atol + Math.abs(e)));
+  }
+  return w;
+};
+const sig = (v: number) => 1 / (1 + Math.exp(-v));
+const out: Record<string, number | string> = { kernel: R.cpuInfo().sgemmKernel };
+out.exp = worst(t.exp().dataSync() as Float32Array, (i) => Math.exp(x[i]), 1e-30);
+out.tanh = worst(t.tanh().dataSync() as Float32Array, (i) => Math.tanh(x[i]), 1e-30);
+out.erf = worst(t.erf().dataSync() as Float32Array, (i) => erf(x[i]), 1e-30);
+out.gelu = worst(t.gelu().dataSync() as Float32Array, (i) => 0.5 * x[i] * (1 + erf(x[i] / Math.SQRT2)), 1e-7);
+out.silu = worst(t.silu().dataSync() as Float32Array, (i) => x[i] * sig(x[i]), 1e-7);
+out.sigmoid = worst(t.sigmoid().dataSync() as Float32Array, (i) => sig(x[i]), 1e-30);
+out.log = worst(t.abs().log().dataSync() as Float32Array, (i) => Math.log(Math.abs(x[i])), 1e-7);
+const sm = t.reshape(1, -1).softmax(-1).dataSync() as Float32Array;
+const m = Math.max(...x);
+const s = x.reduce((a, v) => a + Math.exp(v - m), 0);
+out.softmax = worst(sm, (i) => Math.exp(x[i] - m) / s, 1e-12);
+// matmul on shapes that exercise every edge tile, and its transposed layouts
+for (const [M, K, N] of [[37, 67, 53], [129, 300, 77], [5, 1000, 3]]) {
+  const a = values(M * K, 4), b = values(K * N, 5);
+  const A = R.tensor(a, [M, K]), B = R.tensor(b, [K, N]);
+  for (const [name, y] of [['nn', A.matmul(B)], ['tn', A.t().contiguous().matmul(B, { transA: true })], ['nt', A.matmul(B.t().contiguous(), { transB: true })]] as const) {
+    const got = y.dataSync() as Float32Array;
+    out[`matmul_${M}x${K}x${N}_${name}`] = worst(got, (i) => {
+      const r = Math.floor(i / N), c = i % N;
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += a[r * K + k] * b[k * N + c];
+      return acc;
+    }, 1e-3);
+  }
+}
+console.log(JSON.stringify(out));
