@@ -20,8 +20,12 @@
 // Benchmark: ours vs OpenBLAS cblas_sgemm (row-major) in the same process, 1 and 2 threads.
 // Each measurement alternates rounds of the two libraries (with a pause between them so that
 // the other library's spinning threads have gone to sleep) and reports medians of all calls.
+// The "other" column is the share of the machine's CPU time used by other processes (and
+// stolen by the hypervisor) during the measurement; a row above 5% is measured again (up to 4
+// tries, the least disturbed one is printed) since it compares libraries on a busy machine.
 #include <cblas.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -236,6 +241,22 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// CPU time used so far by the whole machine (all CPUs, /proc/stat, including time stolen by
+// the hypervisor) and by this process, in seconds.
+double machine_busy_seconds() {
+  std::ifstream stat("/proc/stat");
+  std::string cpu;
+  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) / sysconf(_SC_CLK_TCK);
+}
+
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 // Times fn: `calls` back-to-back calls, returns each call's seconds.
 void time_calls(const std::function<void()>& fn, int calls, std::vector<double>& out) {
   for (int i = 0; i < calls; ++i) {
@@ -259,8 +280,8 @@ void run_bench(const char* filter) {
     shapes.push_back({"sq " + s + " NT", n, n, n, false, true});
   }
   std::printf("sgemm kernel: %s, peak %.0f GFLOP/s per thread\n", raddino::cpu::sgemm_kernel_name(), peak_per_thread);
-  std::printf("%-16s %5s %5s %5s %2s | %9s %8s %6s | %9s %8s | %6s\n", "shape", "M", "N", "K", "T",
-              "ours ms", "GFLOP/s", "%peak", "oblas ms", "GFLOP/s", "ratio");
+  std::printf("%-16s %5s %5s %5s %2s | %9s %8s %6s | %9s %8s | %6s | %5s\n", "shape", "M", "N", "K",
+              "T", "ours ms", "GFLOP/s", "%peak", "oblas ms", "GFLOP/s", "ratio", "other");
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   for (const Shape& s : shapes) {
@@ -292,21 +313,34 @@ void run_bench(const char* filter) {
       const double one = now_s() - t0;
       const int calls = std::clamp(static_cast<int>(round_seconds / std::max(one, 1e-6)), 3, 2000);
       std::vector<double> t_ours, t_theirs;
-      for (int round = 0; round < 3; ++round) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        ours();
-        time_calls(ours, calls, t_ours);
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        theirs();
-        time_calls(theirs, calls, t_theirs);
+      double other = 1.0;
+      for (int attempt = 0; attempt < 4 && other > 0.05; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(3));
+        std::vector<double> try_ours, try_theirs;
+        const double wall0 = now_s(), busy0 = machine_busy_seconds(), self0 = process_cpu_seconds();
+        for (int round = 0; round < 3; ++round) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          ours();
+          time_calls(ours, calls, try_ours);
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          theirs();
+          time_calls(theirs, calls, try_theirs);
+        }
+        const double others = (machine_busy_seconds() - busy0) - (process_cpu_seconds() - self0);
+        const double share = std::max(0.0, others / ((now_s() - wall0) * sysconf(_SC_NPROCESSORS_ONLN)));
+        if (share < other) {
+          other = share;
+          t_ours = try_ours;
+          t_theirs = try_theirs;
+        }
       }
       double max_diff = 0;
       for (size_t i = 0; i < c.size(); ++i) max_diff = std::max<double>(max_diff, std::fabs(c[i] - c_ref[i]));
       const double mo = median(t_ours), mt = median(t_theirs);
-      std::printf("%-16s %5lld %5lld %5lld %2d | %9.3f %8.1f %5.1f%% | %9.3f %8.1f | %5.2fx%s\n",
+      std::printf("%-16s %5lld %5lld %5lld %2d | %9.3f %8.1f %5.1f%% | %9.3f %8.1f | %5.2fx | %4.0f%%%s\n",
                   s.name.c_str(), (long long)s.M, (long long)s.N, (long long)s.K, threads, mo * 1e3,
                   flops / mo * 1e-9, 100.0 * flops / mo * 1e-9 / (peak_per_thread * threads),
-                  mt * 1e3, flops / mt * 1e-9, mt / mo,
+                  mt * 1e3, flops / mt * 1e-9, mt / mo, 100.0 * other,
                   max_diff > 1e-3 * std::sqrt(static_cast<double>(s.K)) ? "  MISMATCH vs OpenBLAS" : "");
       std::fflush(stdout);
     }

@@ -1,0 +1,54 @@
+// Builds and runs the small C programs that measure the machine's ceilings (FMA peak, memory
+// bandwidth) and the OpenBLAS yardstick. Binaries are cached in build/bench/. Each returns
+// undefined when its compiler or library is missing, so benchmarks still run without them.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../lib/tensor/native.js';
+
+const outDir = join(packageRoot, 'build', 'bench');
+
+function build(name: string, flags: string[]): string | undefined {
+  const src = join(packageRoot, 'bench', 'native', `${name}.c`);
+  const bin = join(outDir, name);
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  mkdirSync(outDir, { recursive: true });
+  try {
+    execFileSync('gcc', [src, '-o', bin, ...flags], { stdio: 'pipe' });
+    return bin;
+  } catch {
+    return undefined;
+  }
+}
+
+function runJson<T>(bin: string | undefined, args: (string | number)[]): T | undefined {
+  if (!bin) return undefined;
+  try {
+    return JSON.parse(execFileSync(bin, args.map(String), { encoding: 'utf8' }).trim()) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Float32 FMA peak in GFLOP/s with `threads` threads. */
+export function fmaPeak(threads: number): number | undefined {
+  const bin = process.arch === 'x64' ? build('fma_peak', ['-O3', '-mavx2', '-mfma', '-pthread']) : undefined;
+  return runJson<{ gflops: number }>(bin, [threads])?.gflops;
+}
+
+/** STREAM triad bandwidth in GB/s with `threads` threads. */
+export function streamBandwidth(threads: number): number | undefined {
+  return runJson<{ gbps: number }>(build('stream_triad', ['-O2', '-pthread']), [threads])?.gbps;
+}
+
+export interface BlasTiming {
+  median_ms: number;
+  min_ms: number;
+  gflops: number;
+}
+
+/** OpenBLAS cblas_sgemm on the same problem (undefined when libopenblas-dev is not installed). */
+export function openblasGemm(M: number, N: number, K: number, transA: boolean, transB: boolean, threads: number, reps: number): BlasTiming | undefined {
+  const bin = build('openblas_gemm', ['-O2', '-lopenblas']) ?? build('openblas_gemm', ['-O2', '-I/usr/include/openblas', '-lopenblas']);
+  return runJson<BlasTiming>(bin, [M, N, K, Number(transA), Number(transB), threads, reps]);
+}
