@@ -296,6 +296,10 @@ void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, 
   for (int64_t j0 = 0; j0 < n; j0 += NR, dst += k * NR) {
     for (int v = 0; v < NV; ++v) {
       const int rows = static_cast<int>(std::clamp<int64_t>(n - j0 - v * 16, 0, 16));
+      if (rows == 0) {  // padding half of the last panel
+        for (int64_t kk = 0; kk < k; ++kk) _mm512_store_ps(dst + kk * NR + v * 16, _mm512_setzero_ps());
+        continue;
+      }
       const float* src = b + (j0 + v * 16) * csb;
       for (int64_t k0 = 0; k0 < k; k0 += 16) {
         const int kr = static_cast<int>(std::min<int64_t>(16, k - k0));
