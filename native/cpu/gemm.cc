@@ -221,7 +221,8 @@ void gemm(const KernelSet<T>& ks, int64_t M, int64_t N, int64_t K, const T* a, i
     beta = T(1);
   }
   const Problem<T> p{M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, beta == T(1), bias};
-  const Grid grid = choose_grid(ks, M, N, K, num_threads());
+  // Inside a parallel region (a batch of products spread over threads) this product is serial.
+  const Grid grid = choose_grid(ks, M, N, K, in_parallel() ? 1 : num_threads());
   const int64_t mp = ceil_div(M, ks.mr), np = ceil_div(N, ks.nr);
   auto run = [&](int tid, int) {
     const int64_t r = tid / grid.tn, s = tid % grid.tn;

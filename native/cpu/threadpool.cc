@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -22,6 +23,9 @@ constexpr int kSpinIterations = 20000;
 
 thread_local bool t_in_parallel = false;
 
+// Jobs are published like a seqlock: the generation is odd while the caller writes the job's
+// fields and even once they are complete, so a worker that reads (generation, job, threads) and
+// sees the same even generation before and after has a consistent job and runs it once.
 class Pool {
  public:
   static Pool& get() {
@@ -49,32 +53,49 @@ class Pool {
     std::unique_lock<std::mutex> run_lock(run_mutex_, std::try_to_lock);
     if (!run_lock.owns_lock()) {
       t_in_parallel = true;
-      for (int t = 0; t < nt; ++t) fn(t, nt);
+      try {
+        for (int t = 0; t < nt; ++t) fn(t, nt);
+      } catch (...) {
+        t_in_parallel = false;
+        throw;
+      }
       t_in_parallel = false;
       return;
     }
     grow(nt - 1);
-    job_ = &fn;
-    job_threads_ = nt;
+    error_ = nullptr;
     pending_.store(nt - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(sleep_mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.fetch_add(1, std::memory_order_acq_rel);  // odd: writing
+      job_.store(&fn, std::memory_order_relaxed);
+      job_threads_.store(nt, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_release);  // even: published
     }
     if (sleeping_.load(std::memory_order_acquire) > 0) wake_.notify_all();
     t_in_parallel = true;
-    fn(0, nt);
+    invoke(fn, 0, nt);
     t_in_parallel = false;
     int spins = 0;
     while (pending_.load(std::memory_order_acquire) != 0) {
       if (++spins < kSpinIterations) RADDINO_PAUSE();
       else std::this_thread::yield();
     }
-    job_ = nullptr;
+    // Kernels throw only on exhausted memory; the error surfaces in the caller, never in a worker.
+    if (error_) std::rethrow_exception(error_);
   }
 
  private:
   Pool() { threads_.store(hardware_threads(), std::memory_order_relaxed); }
+
+  void invoke(const std::function<void(int, int)>& fn, int tid, int nt) {
+    try {
+      fn(tid, nt);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
 
   void grow(int workers) {
     while (static_cast<int>(workers_started_) < workers) {
@@ -85,25 +106,31 @@ class Pool {
     }
   }
 
+  static bool published(uint64_t gen, uint64_t seen) { return gen != seen && (gen & 1) == 0; }
+
   void worker(int tid, uint64_t seen) {
     t_in_parallel = true;
     for (;;) {
       int spins = 0;
       uint64_t gen;
-      while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
+      while (!published(gen = generation_.load(std::memory_order_acquire), seen)) {
         if (++spins < kSpinIterations) {
           RADDINO_PAUSE();
           continue;
         }
         std::unique_lock<std::mutex> lock(sleep_mutex_);
         sleeping_.fetch_add(1, std::memory_order_acq_rel);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        wake_.wait(lock, [&] { return published(generation_.load(std::memory_order_acquire), seen); });
         sleeping_.fetch_sub(1, std::memory_order_acq_rel);
         spins = 0;
       }
+      const std::function<void(int, int)>* job = job_.load(std::memory_order_relaxed);
+      const int nt = job_threads_.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (generation_.load(std::memory_order_relaxed) != gen) continue;  // a newer job was being written
       seen = gen;
-      if (tid < job_threads_) {
-        (*job_)(tid, job_threads_);
+      if (tid < nt) {
+        invoke(*job, tid, nt);
         pending_.fetch_sub(1, std::memory_order_acq_rel);
       }
     }
@@ -117,8 +144,10 @@ class Pool {
   std::atomic<int> sleeping_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
-  const std::function<void(int, int)>* job_ = nullptr;
-  int job_threads_ = 0;
+  std::atomic<const std::function<void(int, int)>*> job_{nullptr};
+  std::atomic<int> job_threads_{0};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
 };
 
 }  // namespace
@@ -131,6 +160,8 @@ int hardware_threads() {
 int num_threads() { return Pool::get().threads(); }
 
 void set_num_threads(int n) { Pool::get().set_threads(n); }
+
+bool in_parallel() { return t_in_parallel; }
 
 void parallel_run(int nt, const std::function<void(int, int)>& fn) { Pool::get().run(nt, fn); }
 

@@ -3,7 +3,8 @@
 // Kernels call parallel_run/parallel_for; the calling thread is worker 0 and the pool's
 // threads are workers 1..n-1. Workers spin briefly after a job and then sleep, so back-to-back
 // kernels (the common case inside a model) do not pay a wake-up each. A parallel call made from
-// inside a worker runs serially on that worker (no nested parallelism).
+// inside a worker runs serially on that worker (no nested parallelism). Several JS threads may
+// call in: one at a time gets the pool, the others run their kernel serially.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -17,7 +18,11 @@ void set_num_threads(int n);
 // Hardware concurrency as seen by the process.
 int hardware_threads();
 
+// Whether the calling thread is inside a parallel region (nested calls run serially).
+bool in_parallel();
+
 // Runs fn(tid, nt) for tid in [0, nt) on nt workers (nt <= num_threads()) and waits for all.
+// An exception thrown by fn on any worker is rethrown here once all have finished.
 void parallel_run(int nt, const std::function<void(int tid, int nt)>& fn);
 
 // Splits [0, n) into at most num_threads() contiguous chunks of at least `grain` items each and
