@@ -1,5 +1,7 @@
 // Element-wise and reduction benchmark on 64 MiB float32 tensors (16 Mi elements): median ms
-// and GB/s (bytes read + written, as STREAM counts them) against the measured triad bandwidth.
+// and GB/s (bytes read + written, as STREAM counts them) against the STREAM triad bandwidth.
+// Memory bandwidth on a shared machine drifts, so each op is timed in rounds interleaved with
+// triad runs and compared with the triad medians of the same rounds.
 import * as R from '../lib/index.js';
 import { fmt, medianMs, report, Row } from './timing.js';
 import { streamBandwidth } from './yardsticks.js';
@@ -25,11 +27,19 @@ export async function benchElementwise(opts: { threads: number[]; json: boolean;
     ['sum over rows [4096x4096] -> [4096]', () => mat.sum(0), 4],
     ['softmax rows [4096x4096]', () => mat.softmax(-1), 8],
   ];
+  const rounds = opts.quick ? 1 : 3;
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   for (const threads of opts.threads) {
     R.setNumThreads(threads);
-    const bw = streamBandwidth(threads);
     for (const [name, fn, bytesPerElem] of cases) {
-      const ms = await medianMs(() => fn().dispose(), opts.quick ? 400 : 1500);
+      const times: number[] = [], triads: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const bw = streamBandwidth(threads);
+        if (bw !== undefined) triads.push(bw);
+        times.push(await medianMs(() => fn().dispose(), opts.quick ? 400 : 600));
+      }
+      const ms = median(times);
+      const bw = triads.length ? median(triads) : undefined;
       const gbps = (N * bytesPerElem) / ms / 1e6;
       rows.push({ suite: 'elementwise', name, threads, median_ms: ms, gbps, triad_gbps: bw, pct_bandwidth: bw ? (100 * gbps) / bw : undefined });
     }

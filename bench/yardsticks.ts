@@ -36,9 +36,9 @@ export function fmaPeak(threads: number): number | undefined {
   return runJson<{ gflops: number }>(bin, [threads])?.gflops;
 }
 
-/** STREAM triad bandwidth in GB/s with `threads` threads. */
-export function streamBandwidth(threads: number): number | undefined {
-  return runJson<{ gbps: number }>(build('stream_triad', ['-O2', '-pthread']), [threads])?.gbps;
+/** STREAM triad bandwidth in GB/s with `threads` threads (arrays of `mib` MiB each). */
+export function streamBandwidth(threads: number, mib = 256): number | undefined {
+  return runJson<{ gbps: number }>(build('stream_triad', ['-O2', '-pthread']), [threads, mib])?.gbps;
 }
 
 export interface BlasTiming {

@@ -7,6 +7,7 @@
 #include "cpu/dtype_visit.h"
 #include "cpu/kernels.h"
 #include "cpu/loop.h"
+#include "cpu/stream.h"
 
 namespace raddino::cpu {
 namespace {
@@ -14,9 +15,11 @@ namespace {
 template <typename T>
 void copy_same(const OpCall& c) {
   StridedLoop<2> loop({c.out[0], c.in[0]});
-  loop.parallel([](char* const* p, const int64_t* s, int64_t n) {
+  const bool stream = streams_copy(*c.out[0]);
+  loop.parallel([stream](char* const* p, const int64_t* s, int64_t n) {
     if (s[0] == sizeof(T) && s[1] == sizeof(T)) {
-      std::memcpy(p[0], p[1], static_cast<size_t>(n) * sizeof(T));
+      if (stream) stream_copy(p[0], p[1], static_cast<size_t>(n) * sizeof(T));
+      else std::memcpy(p[0], p[1], static_cast<size_t>(n) * sizeof(T));
     } else {
       for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p[0] + i * s[0]) = *reinterpret_cast<const T*>(p[1] + i * s[1]);
     }
@@ -28,7 +31,17 @@ void cast_typed(const OpCall& c) {
   using SO = typename To::S;
   using SI = typename From::S;
   StridedLoop<2> loop({c.out[0], c.in[0]});
-  loop.parallel([](char* const* p, const int64_t* s, int64_t n) {
+  const bool stream = streams_compute(*c.out[0]);
+  loop.parallel([stream](char* const* p, const int64_t* s, int64_t n) {
+    if (s[0] == sizeof(SO) && s[1] == sizeof(SI)) {  // contiguous: a loop the compiler vectorises
+      const SI* __restrict in = reinterpret_cast<const SI*>(p[1]);
+      auto body = [in](SO* __restrict o, int64_t i0, int64_t len) {
+        for (int64_t i = 0; i < len; ++i) o[i] = convert_to<To>(From::load(in[i0 + i]));
+      };
+      if (stream) stream_blocks(reinterpret_cast<SO*>(p[0]), n, body);
+      else body(reinterpret_cast<SO*>(p[0]), 0, n);
+      return;
+    }
     for (int64_t i = 0; i < n; ++i) {
       SI v = *reinterpret_cast<const SI*>(p[1] + i * s[1]);
       *reinterpret_cast<SO*>(p[0] + i * s[0]) = convert_to<To>(From::load(v));

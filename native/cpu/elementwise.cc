@@ -11,6 +11,7 @@
 #include "cpu/dtype_visit.h"
 #include "cpu/kernels.h"
 #include "cpu/loop.h"
+#include "cpu/stream.h"
 
 #define RADDINO_ISA generic
 #include "cpu/elementwise_impl.h"

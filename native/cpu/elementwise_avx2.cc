@@ -5,6 +5,7 @@
 
 #include "core/backend.h"
 #include "cpu/loop.h"
+#include "cpu/stream.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #if defined(__clang__)

@@ -2,7 +2,7 @@
 // `#pragma GCC target(...)` (after all its #includes) and defines RADDINO_ISA, the namespace
 // that keeps the copies apart. Functors are branch-free so the loops vectorise.
 //
-// Included after: <cmath>, <cstdint>, <cstring>, core/backend.h, cpu/loop.h.
+// Included after: <cmath>, <cstdint>, <cstring>, core/backend.h, cpu/loop.h, cpu/stream.h.
 
 namespace raddino::cpu::RADDINO_ISA {
 

@@ -23,7 +23,28 @@
 namespace raddino::cpu {
 namespace {
 
-constexpr int64_t kColumnBlock = 256;  // outputs reduced together in the column traversal
+// Outputs reduced together in the column traversal: whole rows up to this width, so that each
+// input row is read as one sequential stream (a block narrower than a page defeats prefetching).
+constexpr int64_t kMaxColumnBlock = 8192;
+
+// Sum of a contiguous float run: 16 float lanes (so the loop vectorises) flushed into a double
+// every 1024 elements, which keeps float rounding to blocks of 64 additions.
+double sum_f32(const float* v, int64_t n) {
+  constexpr int L = 16, kBlock = 1024;
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    int64_t e = b + kBlock < n ? b + kBlock : n;
+    float lane[L] = {};
+    int64_t i = b;
+    for (; i + L <= e; i += L)
+      for (int j = 0; j < L; ++j) lane[j] += v[i + j];
+    double part = 0;
+    for (int j = 0; j < L; ++j) part += lane[j];
+    for (; i < e; ++i) part += v[i];
+    total += part;
+  }
+  return total;
+}
 
 // Reducer concept: Acc type, init(param), step(acc, value, param), done(acc, count, param).
 template <typename C>
@@ -91,6 +112,10 @@ struct NormR {
   }
 };
 
+// Sums and means of float32 take the vectorised float-partial-sum paths.
+template <typename S, typename R>
+constexpr bool kFloatSum = std::is_same_v<S, float> && (std::is_same_v<R, SumR<float>> || std::is_same_v<R, MeanR<float>>);
+
 struct Plan {
   Dims kept, red;  // kept dims of the input (in output order) and the reduced dims
   int64_t outputs = 1, count = 1;
@@ -141,7 +166,11 @@ void run_reduce(const Tensor& x, const Plan& plan, const Tensor& out, const doub
         plan.red.for_runs(base + plan.kept.offset(i), [&](const char* p, int64_t s, int64_t n) {
           if (s == sizeof(S)) {
             const S* v = reinterpret_cast<const S*>(p);
-            for (int64_t j = 0; j < n; ++j) R::step(acc, T::load(v[j]), pv);
+            if constexpr (kFloatSum<S, R>) {
+              acc += sum_f32(v, n);
+            } else {
+              for (int64_t j = 0; j < n; ++j) R::step(acc, T::load(v[j]), pv);
+            }
           } else {
             for (int64_t j = 0; j < n; ++j) R::step(acc, T::load(*reinterpret_cast<const S*>(p + j * s)), pv);
           }
@@ -151,18 +180,23 @@ void run_reduce(const Tensor& x, const Plan& plan, const Tensor& out, const doub
     });
     return;
   }
-  // Column traversal: the innermost kept dim is split into blocks of kColumnBlock outputs.
+  // Column traversal: the innermost kept dim is split into blocks of up to kMaxColumnBlock
+  // outputs, narrower when that gives each thread a block.
   const int64_t inner = plan.kept.size[plan.kept.n - 1];
   Dims outer = plan.kept;
   outer.n -= 1;
-  const int64_t rows = outer.count(), blocks = (inner + kColumnBlock - 1) / kColumnBlock;
-  parallel_for(rows * blocks, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(count * kColumnBlock, 1)),
+  const int64_t rows = outer.count();
+  int64_t width = std::min(kMaxColumnBlock, (inner + num_threads() - 1) / num_threads());
+  width = std::min(inner, std::max<int64_t>(256, (width + 63) / 64 * 64));
+  const int64_t blocks = (inner + width - 1) / width;
+  parallel_for(rows * blocks, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(count * width, 1)),
                [&](int64_t b, int64_t e) {
-                 Acc acc[kColumnBlock];
-                 double pv[kColumnBlock];
+                 std::vector<Acc> acc(static_cast<size_t>(width));
+                 std::vector<double> pv(static_cast<size_t>(width));
+                 std::vector<float> part(kFloatSum<S, R> ? static_cast<size_t>(width) : 0);
                  for (int64_t t = b; t < e; ++t) {
-                   int64_t row = t / blocks, j0 = (t % blocks) * kColumnBlock;
-                   int64_t len = std::min(kColumnBlock, inner - j0);
+                   int64_t row = t / blocks, j0 = (t % blocks) * width;
+                   int64_t len = std::min(width, inner - j0);
                    int64_t o0 = row * inner + j0;
                    for (int64_t j = 0; j < len; ++j) {
                      pv[j] = param_of(o0 + j);
@@ -170,9 +204,21 @@ void run_reduce(const Tensor& x, const Plan& plan, const Tensor& out, const doub
                    }
                    const char* start = base + outer.offset(row) + j0 * static_cast<int64_t>(sizeof(S));
                    plan.red.for_runs(start, [&](const char* p, int64_t s, int64_t n) {
-                     for (int64_t r = 0; r < n; ++r) {
-                       const S* v = reinterpret_cast<const S*>(p + r * s);
-                       for (int64_t j = 0; j < len; ++j) R::step(acc[j], T::load(v[j]), pv[j]);
+                     if constexpr (kFloatSum<S, R>) {
+                       // float partial sums over up to 64 rows (vectorised), flushed into double
+                       for (int64_t r0 = 0; r0 < n; r0 += 64) {
+                         for (int64_t j = 0; j < len; ++j) part[j] = 0.0f;
+                         for (int64_t r = r0; r < std::min(n, r0 + 64); ++r) {
+                           const float* __restrict v = reinterpret_cast<const float*>(p + r * s);
+                           for (int64_t j = 0; j < len; ++j) part[j] += v[j];
+                         }
+                         for (int64_t j = 0; j < len; ++j) acc[j] += part[j];
+                       }
+                     } else {
+                       for (int64_t r = 0; r < n; ++r) {
+                         const S* v = reinterpret_cast<const S*>(p + r * s);
+                         for (int64_t j = 0; j < len; ++j) R::step(acc[j], T::load(v[j]), pv[j]);
+                       }
                      }
                    });
                    for (int64_t j = 0; j < len; ++j) o[o0 + j] = convert_to<OutT>(done(acc[j], count, pv[j]));

@@ -124,9 +124,16 @@ inline float erf(float x) {
   return x != x ? x : y;
 }
 
-// 1 + erf(z) without cancellation for negative z (erfc(-z) there).
+// 1 + erf(z) without cancellation for negative z (it is erfc(|z|) there); one polynomial and
+// one tail evaluation per element.
 inline float one_plus_erf(float z) {
-  float y = z < -0.8f ? erfc_tail(-z) : 1.0f + erf(z);
+  float a = z < 0 ? -z : z;
+  float small = erf_small(a);  // erf(a) for a < 0.8
+  float tail = erfc_tail(a);   // erfc(a) for a >= 0.8
+  bool near = a < 0.8f;
+  float pos = 1.0f + (near ? small : 1.0f - tail);
+  float neg = near ? 1.0f - small : tail;
+  float y = z < 0 ? neg : pos;
   return z != z ? z : y;
 }
 

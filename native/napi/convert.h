@@ -59,7 +59,7 @@ uint64_t u64_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const
 
 // Wraps a core tensor in a new JS NativeTensor and reports memory growth to V8.
 Napi::Value wrap(Napi::Env env, Tensor t);
-// Reports the change in owned native bytes since the last report to V8 (AdjustExternalMemory).
+// Reports lasting changes in owned native bytes to V8 (AdjustExternalMemory), in coarse steps.
 void sync_external_memory(Napi::Env env);
 
 }  // namespace raddino::napi
