@@ -5,21 +5,12 @@
 // far in its tail).
 //
 // This header is included INSIDE an ISA namespace (after a `#pragma GCC target`), so it must
-// not include anything itself: callers include <cstdint> and <cstring> first.
+// not include anything itself: callers include <cstdint> and core/dtype.h first.
 
 namespace vm {
 
-inline float as_float(int32_t i) {
-  float f;
-  std::memcpy(&f, &i, 4);
-  return f;
-}
-inline int32_t as_int(float f) {
-  int32_t i;
-  std::memcpy(&i, &f, 4);
-  return i;
-}
-inline float pow2i(int32_t n) { return as_float((n + 127) << 23); }  // 2^n for n in [-126, 127]
+// Bit casts come from core/dtype.h (raddino::f32_bits / bits_f32).
+inline float pow2i(int32_t n) { return bits_f32(static_cast<uint32_t>(n + 127) << 23); }  // 2^n, n in [-126, 127]
 
 constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f, kLog2e = 1.4426950408889634f;
 
@@ -44,9 +35,9 @@ inline float exp(float x) {
 inline float log(float x) {
   bool sub = x < 1.17549435e-38f;  // subnormals are scaled into the normal range first
   float xs = sub ? x * 8388608.0f : x;
-  int32_t bits = as_int(xs);
-  int32_t e = ((bits >> 23) & 0xff) - 127;
-  float m = as_float((bits & 0x007fffff) | 0x3f800000);  // [1, 2)
+  uint32_t bits = f32_bits(xs);
+  int32_t e = static_cast<int32_t>((bits >> 23) & 0xff) - 127;
+  float m = bits_f32((bits & 0x007fffffu) | 0x3f800000u);  // [1, 2)
   bool big = m > 1.41421356f;
   m = big ? m * 0.5f : m;
   e = big ? e + 1 : e;
