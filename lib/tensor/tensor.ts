@@ -83,6 +83,10 @@ export class Tensor {
       if (src !== this._h) src.dispose();
     }
   }
+  /** A copy of the raw element bytes in row-major order (bfloat16/float16 as 16-bit patterns). */
+  bytes(): Uint8Array {
+    return new Uint8Array(native.toBuffer(this.handle('bytes')));
+  }
   /** dataSync() as a Promise, for code written against asynchronous backends. */
   async data(): Promise<TypedArray> {
     return this.dataSync();

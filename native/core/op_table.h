@@ -79,6 +79,15 @@
   X(MASKED_SELECT, "masked_select", index)     \
   X(ONE_HOT, "one_hot", index)                 \
   X(TOPK, "topk", index)                       \
+  /* network kernels: forward and backward */  \
+  X(LAYER_NORM, "layer_norm", nn)              \
+  X(LAYER_NORM_BACK, "layer_norm_back", nn)    \
+  X(GELU_BACK, "gelu_back", nn)                \
+  X(GELU_TANH_BACK, "gelu_tanh_back", nn)      \
+  X(ATTENTION, "attention", nn)                \
+  X(ATTENTION_BACK, "attention_back", nn)      \
+  X(BICUBIC, "bicubic", nn)                    \
+  X(BICUBIC_BACK, "bicubic_back", nn)          \
   /* counter-based random numbers */           \
   X(RAND, "rand", random)                      \
   X(RANDN, "randn", random)                    \

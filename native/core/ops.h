@@ -57,6 +57,46 @@ Tensor one_hot(const Tensor& index, int64_t num_classes);
 // (values, int64 indices) of the k largest (or smallest) along dim, sorted when `sorted`.
 std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool sorted);
 
+// ---- network kernels (core/ops_nn.cc) -----------------------------------------------------
+// LayerNorm over the last dim: y = (x - mean) * rstd * weight + bias, rstd = 1/sqrt(var + eps)
+// (biased variance). weight/bias may be null. mean and rstd ([rows]; float64 for float64 x,
+// else float32) are kept for the backward.
+struct LayerNormResult {
+  Tensor y, mean, rstd;
+};
+LayerNormResult layer_norm(const Tensor& x, const Tensor* weight, const Tensor* bias, double eps);
+struct LayerNormGrads {
+  Tensor dx, dweight, dbias;  // dweight/dbias undefined when weight/bias were null
+};
+LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor* weight, bool has_bias);
+// dx = dy * GELU'(x), exact (erf) form or tanh form.
+Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form);
+
+// Scaled dot-product attention, softmax(q k^T * scale) v, fused (the N x M score matrix is never
+// stored). q [B, H, N, D], k [B, H, M, D], v [B, H, M, D]: any strides with the last dim
+// contiguous. out is [B, H, N, D] as a view of a contiguous [B, N, H, D] buffer (so
+// out.transpose(1, 2).reshape(B, N, H * D) is free); lse [B, H, N] is the row log-sum-exp of
+// the scaled scores (float64 for float64 inputs, else float32), kept for the backward.
+struct AttentionResult {
+  Tensor out, lse;
+};
+AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale);
+struct AttentionGrads {
+  Tensor dq, dk, dv;  // contiguous, shaped like q, k, v
+};
+AttentionGrads attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, const Tensor& dout, double scale);
+
+// Bicubic resampling of x [N, C, H, W] to [N, C, OH, OW] with PyTorch's semantics
+// (align_corners = false): `step_h`/`step_w` are source pixels per output pixel (1/scale_factor
+// when a scale factor is given, else H/OH). Without antialias: Keys cubic a = -0.75, 4 taps,
+// clamped indices. With antialias: cubic a = -0.5 over a support widened by the step when
+// downsampling, weights renormalised, no clamping.
+Tensor bicubic(const Tensor& x, int64_t oh, int64_t ow, double step_h, double step_w, bool antialias);
+// The adjoint of bicubic: dx [N, C, H, W] from dy [N, C, OH, OW] with the same parameters.
+Tensor bicubic_backward(const Tensor& dy, int64_t h, int64_t w, double step_h, double step_w, bool antialias);
+
 // ---- random (Philox4x32-10, counter-based: element i of a call uses counter offset + i) -------
 struct RandomState {
   uint64_t seed = 0;

@@ -15,7 +15,14 @@ void softmax_kernel(const OpCall& c);   // SOFTMAX, LOG_SOFTMAX
 void matmul_kernel(const OpCall& c);    // MATMUL
 void index_kernel(const OpCall& c);     // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_*, ONE_HOT
 void topk_kernel(const OpCall& c);      // TOPK
-void random_kernel(const OpCall& c);    // RAND, RANDN, BERNOULLI, RANDINT, RANDPERM, TRUNC_NORMAL
+void random_kernel(const OpCall& c);
+void layer_norm_kernel(const OpCall& c);           // LAYER_NORM
+void layer_norm_backward_kernel(const OpCall& c);  // LAYER_NORM_BACK
+void gelu_backward_kernel(const OpCall& c);        // GELU_BACK, GELU_TANH_BACK
+void attention_kernel(const OpCall& c);            // ATTENTION (cpu/attention.cc)
+void attention_backward_kernel(const OpCall& c);   // ATTENTION_BACK
+void bicubic_kernel(const OpCall& c);              // BICUBIC (cpu/interpolate.cc)
+void bicubic_backward_kernel(const OpCall& c);     // BICUBIC_BACK    // RAND, RANDN, BERNOULLI, RANDINT, RANDPERM, TRUNC_NORMAL
 
 // Registers the CPU backend with the core (called once when the addon loads).
 void register_cpu_backend();
