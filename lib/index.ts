@@ -1,3 +1,5 @@
-// @raddino/core: tensors on a native C++ core for Node.js (the DINOv2 / RAD-DINO stack builds
-// on this layer).
+// @raddino/core: tensors on a native C++ core for Node.js, autograd, and the DINOv2 / RAD-DINO
+// stack built on them.
 export * from './tensor/index.js';
+export * from './autograd/index.js';
+export * from './nn/index.js';

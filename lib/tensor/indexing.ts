@@ -1,4 +1,5 @@
 // Joining, splitting and indexing: each op is a function and (where PyTorch has one) a method.
+import { record } from '../autograd/engine.js';
 import { native } from './native.js';
 import { normAxis, Tensor, wrap } from './tensor.js';
 
@@ -16,7 +17,8 @@ function tensorList(op: string, xs: unknown): Tensor[] {
 /** Concatenates along an existing dim. */
 export function cat(tensors: Tensor[], dim = 0): Tensor {
   const xs = tensorList('cat', tensors);
-  return wrap(native.cat(xs.map((x, i) => x.handle(`cat: tensors[${i}]`)), dim));
+  const out = wrap(native.cat(xs.map((x, i) => x.handle(`cat: tensors[${i}]`)), dim));
+  return record('cat', out, xs, { dim: normAxis('cat', dim, out.ndim), sizes: xs.map((x) => x.shape[normAxis('cat', dim, out.ndim)]) });
 }
 
 /** Stacks along a new dim (all shapes must be equal). */
@@ -75,30 +77,36 @@ export function chunk(x: Tensor, chunks: number, dim = 0): Tensor[] {
 }
 
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
-  return wrap(native.indexSelect(tensorArg('index_select', 'input', x).handle('index_select'), dim,
+  const out = wrap(native.indexSelect(tensorArg('index_select', 'input', x).handle('index_select'), dim,
     tensorArg('index_select', 'index', index).handle('index_select')));
+  return record('index_select', out, [x, index], { dim });
 }
 export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
-  return wrap(native.gather(tensorArg('gather', 'input', x).handle('gather'), dim, tensorArg('gather', 'index', index).handle('gather')));
+  const out = wrap(native.gather(tensorArg('gather', 'input', x).handle('gather'), dim, tensorArg('gather', 'index', index).handle('gather')));
+  return record('gather', out, [x, index], { dim });
 }
 /** Out of place: x with src added at index along dim. */
 export function scatterAdd(x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor {
-  return wrap(native.scatterAdd(tensorArg('scatter_add', 'input', x).handle('scatter_add'), dim,
+  const out = wrap(native.scatterAdd(tensorArg('scatter_add', 'input', x).handle('scatter_add'), dim,
     tensorArg('scatter_add', 'index', index).handle('scatter_add'), tensorArg('scatter_add', 'src', src).handle('scatter_add')));
+  return record('scatter_add', out, [x, index, src], { dim });
 }
 /** Out of place: x with alpha * source added at the rows index along dim. */
 export function indexAdd(x: Tensor, dim: number, index: Tensor, source: Tensor, alpha = 1): Tensor {
-  return wrap(native.indexAdd(tensorArg('index_add', 'input', x).handle('index_add'), dim,
+  const out = wrap(native.indexAdd(tensorArg('index_add', 'input', x).handle('index_add'), dim,
     tensorArg('index_add', 'index', index).handle('index_add'), tensorArg('index_add', 'source', source).handle('index_add'), alpha));
+  return record('index_add', out, [x, index, source], { dim, alpha });
 }
 export function maskedFill(x: Tensor, mask: Tensor, value: number | boolean): Tensor {
   if (typeof value !== 'number' && typeof value !== 'boolean') throw new TypeError(`masked_fill: argument 'value' must be a number (got ${typeof value})`);
-  return wrap(native.maskedFill(tensorArg('masked_fill', 'input', x).handle('masked_fill'),
+  const out = wrap(native.maskedFill(tensorArg('masked_fill', 'input', x).handle('masked_fill'),
     tensorArg('masked_fill', 'mask', mask).handle('masked_fill'), Number(value)));
+  return record('masked_fill', out, [x, mask]);
 }
 export function maskedSelect(x: Tensor, mask: Tensor): Tensor {
-  return wrap(native.maskedSelect(tensorArg('masked_select', 'input', x).handle('masked_select'),
+  const out = wrap(native.maskedSelect(tensorArg('masked_select', 'input', x).handle('masked_select'),
     tensorArg('masked_select', 'mask', mask).handle('masked_select')));
+  return record('masked_select', out, [x, mask]);
 }
 /** One-hot int64 encoding with a trailing dim of numClasses (-1: max + 1). */
 export function oneHot(index: Tensor, numClasses = -1): Tensor {
@@ -107,7 +115,8 @@ export function oneHot(index: Tensor, numClasses = -1): Tensor {
 /** The k largest (or smallest) values along dim and their int64 indices, sorted. */
 export function topk(x: Tensor, k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } {
   const [v, i] = native.topk(tensorArg('topk', 'input', x).handle('topk'), k, dim, largest, sorted);
-  return { values: wrap(v), indices: wrap(i) };
+  const indices = wrap(i);
+  return { values: record('topk', wrap(v), [x], { dim: normAxis('topk', dim, Math.max(x.ndim, 1)), indices }), indices };
 }
 
 declare module './tensor.js' {

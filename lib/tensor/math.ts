@@ -1,7 +1,9 @@
 // Element-wise math, reductions, softmax and matmul: each op is a function and a Tensor method.
 // Numbers are accepted wherever a tensor operand is, as a scalar of the other operand's dtype.
+import { isGradEnabled, record } from '../autograd/engine.js';
 import { native, NativeTensor } from './native.js';
-import { normAxis, Tensor, wrap } from './tensor.js';
+import { keep } from './scope.js';
+import { Tensor, wrap } from './tensor.js';
 
 export type Operand = Tensor | number | boolean;
 
@@ -21,19 +23,37 @@ function tensorArg(op: string, arg: string, x: unknown): Tensor {
   return x;
 }
 
+const COMPARISONS = new Set(['eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and', 'logical_or']);
+
+/** The operand as a Tensor for the autograd tape (numbers become untracked 0-d tensors). */
+function tapeOperand(x: Operand, h: NativeTensor, temps: Tensor[]): Tensor {
+  if (x instanceof Tensor) return x;
+  const t = keep(wrap(native.reshape(h, [])));
+  temps.push(t);
+  return t;
+}
+
+const wantsGrad = (...xs: unknown[]) => isGradEnabled() && xs.some((x) => x instanceof Tensor && x.requiresGrad);
+
 function binary(op: string, a: Operand, b: Operand): Tensor {
   const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
   if (like === null) throw new TypeError(`${op}: at least one of 'input' and 'other' must be a Tensor`);
   const temps: NativeTensor[] = [];
+  const tapeTemps: Tensor[] = [];
   try {
-    return wrap(native.binary(op, operand(op, 'input', a, like, temps), operand(op, 'other', b, like, temps)));
+    const ha = operand(op, 'input', a, like, temps), hb = operand(op, 'other', b, like, temps);
+    const out = wrap(native.binary(op, ha, hb));
+    if (COMPARISONS.has(op) || !wantsGrad(a, b)) return out;
+    return record(op, out, [tapeOperand(a, ha, tapeTemps), tapeOperand(b, hb, tapeTemps)]);
   } finally {
     for (const t of temps) t.dispose();
+    for (const t of tapeTemps) t.dispose();
   }
 }
 
 function unary(op: string, x: Tensor): Tensor {
-  return wrap(native.unary(op, tensorArg(op, 'input', x).handle(op)));
+  const out = wrap(native.unary(op, tensorArg(op, 'input', x).handle(op)));
+  return op === 'logical_not' ? out : record(op, out, [x]);
 }
 
 // ---- element-wise ---------------------------------------------------------------------------
@@ -67,8 +87,14 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   }
   return unary(approximate === 'tanh' ? 'gelu_tanh' : 'gelu', x);
 }
+/** dy * GELU'(x) (the backward of gelu, fused). */
+export function geluBackward(dy: Tensor, x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
+  return wrap(native.geluBackward(tensorArg('gelu_back', 'grad_output', dy).handle('gelu_back'),
+    tensorArg('gelu_back', 'input', x).handle('gelu_back'), approximate === 'tanh'));
+}
 export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
-  return wrap(native.clamp(tensorArg('clamp', 'input', x).handle('clamp'), min ?? null, max ?? null));
+  const out = wrap(native.clamp(tensorArg('clamp', 'input', x).handle('clamp'), min ?? null, max ?? null));
+  return record('clamp', out, [x], { min: min ?? null, max: max ?? null });
 }
 
 /** a + alpha * b */
@@ -106,10 +132,15 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   const like = a instanceof Tensor ? a : b instanceof Tensor ? b : null;
   if (like === null) throw new TypeError('where: at least one of \'input\' and \'other\' must be a Tensor');
   const temps: NativeTensor[] = [];
+  const tapeTemps: Tensor[] = [];
   try {
-    return wrap(native.where(c.handle('where'), operand('where', 'input', a, like, temps), operand('where', 'other', b, like, temps)));
+    const ha = operand('where', 'input', a, like, temps), hb = operand('where', 'other', b, like, temps);
+    const out = wrap(native.where(c.handle('where'), ha, hb));
+    if (!wantsGrad(a, b)) return out;
+    return record('where', out, [c, tapeOperand(a, ha, tapeTemps), tapeOperand(b, hb, tapeTemps)]);
   } finally {
     for (const t of temps) t.dispose();
+    for (const t of tapeTemps) t.dispose();
   }
 }
 
@@ -118,7 +149,10 @@ export type Dims = number | number[] | undefined | null;
 const dimList = (dim: Dims): number[] | null => (dim === undefined || dim === null ? null : Array.isArray(dim) ? dim : [dim]);
 
 function reduce(op: string, x: Tensor, dim: Dims, keepdim: boolean, param = 0): Tensor {
-  return wrap(native.reduce(op, tensorArg(op, 'input', x).handle(op), dimList(dim), keepdim, param));
+  const dims = dimList(dim);
+  const out = wrap(native.reduce(op, tensorArg(op, 'input', x).handle(op), dims, keepdim, param));
+  if (x.dtype === 'bool' || x.dtype === 'int32' || x.dtype === 'int64' || x.dtype === 'uint8') return out;
+  return record(op, out, [x], { dims, keepdim, param });
 }
 
 export const sum = (x: Tensor, dim?: Dims, keepdim = false) => reduce('sum', x, dim, keepdim);
@@ -154,10 +188,12 @@ export function argmin(x: Tensor, dim?: number, keepdim = false): Tensor {
   return wrap(native.argReduce('argmin', tensorArg('argmin', 'input', x).handle('argmin'), dim ?? null, keepdim));
 }
 export function softmax(x: Tensor, dim = -1): Tensor {
-  return wrap(native.softmax('softmax', tensorArg('softmax', 'input', x).handle('softmax'), dim));
+  const out = wrap(native.softmax('softmax', tensorArg('softmax', 'input', x).handle('softmax'), dim));
+  return record('softmax', out, [x], { dim });
 }
 export function logSoftmax(x: Tensor, dim = -1): Tensor {
-  return wrap(native.softmax('log_softmax', tensorArg('logSoftmax', 'input', x).handle('logSoftmax'), dim));
+  const out = wrap(native.softmax('log_softmax', tensorArg('logSoftmax', 'input', x).handle('logSoftmax'), dim));
+  return record('log_softmax', out, [x], { dim });
 }
 
 // ---- linear algebra -------------------------------------------------------------------------
@@ -165,7 +201,8 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
 export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
   tensorArg('matmul', 'input', a);
   tensorArg('matmul', 'other', b);
-  return wrap(native.matmul(a.handle('matmul'), b.handle('matmul'), opts.transA ?? false, opts.transB ?? false));
+  const transA = opts.transA ?? false, transB = opts.transB ?? false;
+  return record('matmul', wrap(native.matmul(a.handle('matmul'), b.handle('matmul'), transA, transB)), [a, b], { transA, transB });
 }
 export function mm(a: Tensor, b: Tensor): Tensor {
   if (tensorArg('mm', 'input', a).ndim !== 2 || tensorArg('mm', 'other', b).ndim !== 2) {

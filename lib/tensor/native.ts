@@ -84,6 +84,14 @@ export interface NativeBinding {
   oneHot(x: T, numClasses: number): T;
   topk(x: T, k: number, dim: number, largest: boolean, sorted: boolean): [T, T];
 
+  layerNorm(x: T, weight: T | null, bias: T | null, eps: number): [T, T, T];
+  layerNormBackward(dy: T, x: T, mean: T, rstd: T, weight: T | null, hasBias: boolean): [T, T | null, T | null];
+  geluBackward(dy: T, x: T, tanh: boolean): T;
+  attention(q: T, k: T, v: T, scale: number): [T, T];
+  attentionBackward(q: T, k: T, v: T, out: T, lse: T, dout: T, scale: number): [T, T, T];
+  bicubic(x: T, outH: number, outW: number, stepH: number, stepW: number, antialias: boolean): T;
+  bicubicBackward(dy: T, inH: number, inW: number, stepH: number, stepW: number, antialias: boolean): T;
+
   rand(shape: number[], low: number, high: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
   randn(shape: number[], mean: number, std: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
   truncNormal(shape: number[], mean: number, std: number, a: number, b: number, dtype: string, device: string,

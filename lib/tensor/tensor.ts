@@ -1,9 +1,10 @@
 // The Tensor class: metadata, data access, disposal, views and dtype/device conversion.
 // Math, reductions and indexing are attached by math.ts and indexing.ts (method augmentation),
 // so every op lives in one place as a function and as a method.
+import { backward, isGradEnabled, Node, record, setWrap } from '../autograd/engine.js';
 import { DType, ITEM_SIZE, isDType, TypedArray, viewBuffer } from './dtype.js';
 import { native, NativeTensor } from './native.js';
-import { track } from './scope.js';
+import { keep, track } from './scope.js';
 
 export type Shape = readonly number[];
 /** A nested array of numbers as returned by toArray(). */
@@ -15,6 +16,10 @@ export class Tensor {
   readonly shape: Shape;
   readonly dtype: DType;
   readonly device: string;
+  /** @internal The autograd node that produced this tensor (null for leaves). */
+  _node: Node | null = null;
+  private _requiresGrad = false;
+  private _grad: Tensor | null = null;
 
   /** @internal Tensors are made by the creation functions and ops, not by `new`. */
   constructor(h: NativeTensor) {
@@ -31,6 +36,46 @@ export class Tensor {
       throw new Error(`${op}: the tensor is disposed (expected a live tensor; it was freed by dispose() or a tidy() scope)`);
     }
     return this._h;
+  }
+
+  // ---- autograd ---------------------------------------------------------------------------
+  /** Whether gradients flow to (a leaf) or through (an op output) this tensor. */
+  get requiresGrad(): boolean {
+    return this._requiresGrad || this._node !== null;
+  }
+  set requiresGrad(value: boolean) {
+    if (this._node !== null) {
+      throw new Error('requiresGrad: only leaf tensors can be marked (this one is an op output; use detach())');
+    }
+    if (value && this.dtype !== 'float32' && this.dtype !== 'float64' && this.dtype !== 'bfloat16' && this.dtype !== 'float16') {
+      throw new TypeError(`requiresGrad: only floating tensors can require gradients (got ${this.dtype})`);
+    }
+    this._requiresGrad = value;
+  }
+  /** Marks this leaf as requiring gradients; returns this. */
+  requiresGrad_(value = true): this {
+    this.requiresGrad = value;
+    return this;
+  }
+  get isLeaf(): boolean {
+    return this._node === null;
+  }
+  /** The accumulated gradient of a leaf (owned by the tensor: setting it disposes the old one). */
+  get grad(): Tensor | null {
+    return this._grad;
+  }
+  set grad(g: Tensor | null) {
+    if (g === this._grad) return;
+    if (this._grad !== null) this._grad.dispose();
+    this._grad = g === null ? null : keep(g);
+  }
+  /** A view sharing storage with no autograd history. */
+  detach(): Tensor {
+    return wrap(native.reshape(this.handle('detach'), this.shape as number[]));
+  }
+  /** Back-propagates from this tensor (a one-element tensor, or pass the output gradient). */
+  backward(grad?: Tensor): void {
+    backward(this, grad);
   }
 
   get isDisposed(): boolean {
@@ -62,11 +107,18 @@ export class Tensor {
     return this.handle('isContiguous').isContiguous;
   }
 
-  /** Frees the native memory now (views keep their shared storage alive). Idempotent. */
+  /**
+   * Frees the native memory now (views keep their shared storage alive) and this tensor's
+   * gradient. Idempotent. The autograd graph keeps what backward needs on its own.
+   */
   dispose(): void {
     if (this._h !== null) {
       this._h.dispose();
       this._h = null;
+    }
+    if (this._grad !== null) {
+      this._grad.dispose();
+      this._grad = null;
     }
   }
   [Symbol.dispose](): void {
@@ -122,17 +174,18 @@ export class Tensor {
 
   // ---- views (share storage) --------------------------------------------------------------
   reshape(...shape: ShapeArg): Tensor {
-    return wrap(native.reshape(this.handle('reshape'), shapeOf('reshape', shape)));
+    return record('reshape', wrap(native.reshape(this.handle('reshape'), shapeOf('reshape', shape))), [this]);
   }
   /** Like reshape but never copies: an error when the strides do not allow a view. */
   view(...shape: ShapeArg): Tensor {
-    return wrap(native.view(this.handle('view'), shapeOf('view', shape)));
+    return record('reshape', wrap(native.view(this.handle('view'), shapeOf('view', shape))), [this]);
   }
   permute(...dims: ShapeArg): Tensor {
-    return wrap(native.permute(this.handle('permute'), shapeOf('permute', dims)));
+    const d = shapeOf('permute', dims);
+    return record('permute', wrap(native.permute(this.handle('permute'), d)), [this], { dims: d });
   }
   transpose(dim0: number, dim1: number): Tensor {
-    return wrap(native.transpose(this.handle('transpose'), dim0, dim1));
+    return record('transpose', wrap(native.transpose(this.handle('transpose'), dim0, dim1)), [this], { dim0, dim1 });
   }
   /** Transpose of a matrix (a vector or scalar is returned as a view of itself). */
   t(): Tensor {
@@ -143,18 +196,18 @@ export class Tensor {
     return this.transpose(-2, -1);
   }
   narrow(dim: number, start: number, length: number): Tensor {
-    return wrap(native.narrow(this.handle('narrow'), dim, start, length));
+    return record('narrow', wrap(native.narrow(this.handle('narrow'), dim, start, length)), [this], { dim, start, length });
   }
   /** Python-style slice along dim: start/end may be negative and are clamped; step > 0. */
   slice(dim: number, start = 0, end = Number.MAX_SAFE_INTEGER, step = 1): Tensor {
-    return wrap(native.slice(this.handle('slice'), dim, start, end, step));
+    return record('slice', wrap(native.slice(this.handle('slice'), dim, start, end, step)), [this], { dim, start, end, step });
   }
   /** Indexes one position of dim, removing the dim. */
   select(dim: number, index: number): Tensor {
-    return wrap(native.select(this.handle('select'), dim, index));
+    return record('select', wrap(native.select(this.handle('select'), dim, index)), [this], { dim, index });
   }
   expand(...shape: ShapeArg): Tensor {
-    return wrap(native.expand(this.handle('expand'), shapeOf('expand', shape)));
+    return record('expand', wrap(native.expand(this.handle('expand'), shapeOf('expand', shape))), [this]);
   }
   expandAs(other: Tensor): Tensor {
     return this.expand(other.shape);
@@ -165,10 +218,10 @@ export class Tensor {
   /** Removes size-1 dims (all, or the given ones). */
   squeeze(dim?: number | number[]): Tensor {
     const dims = dim === undefined ? [] : Array.isArray(dim) ? dim : [dim];
-    return wrap(native.squeeze(this.handle('squeeze'), dims));
+    return record('reshape', wrap(native.squeeze(this.handle('squeeze'), dims)), [this]);
   }
   unsqueeze(dim: number): Tensor {
-    return wrap(native.unsqueeze(this.handle('unsqueeze'), dim));
+    return record('reshape', wrap(native.unsqueeze(this.handle('unsqueeze'), dim)), [this]);
   }
   flatten(startDim = 0, endDim = -1): Tensor {
     if (this.ndim === 0) return this.reshape([1]);
@@ -183,10 +236,27 @@ export class Tensor {
   }
   /** This tensor when already contiguous (a new view object of it), else a contiguous copy. */
   contiguous(): Tensor {
-    return wrap(native.contiguous(this.handle('contiguous')));
+    return record('identity', wrap(native.contiguous(this.handle('contiguous'))), [this]);
   }
   clone(): Tensor {
-    return wrap(native.clone(this.handle('clone')));
+    return record('identity', wrap(native.clone(this.handle('clone'))), [this]);
+  }
+
+  /**
+   * In place: copies src (broadcast, converted to this dtype) into this tensor, or into the
+   * region of it that `region(this)` views. Not recorded by autograd; returns this.
+   */
+  copy_(src: Tensor, region?: (self: Tensor) => Tensor): this {
+    if (this.requiresGrad && isGradEnabled()) {
+      throw new Error('copy_: in-place copy into a tensor that requires grad (use noGrad() for parameter updates)');
+    }
+    const dst = region ? region(this) : this;
+    try {
+      native.copyInto(dst.handle('copy_'), src.handle('copy_'));
+    } finally {
+      if (dst !== this) dst.dispose();
+    }
+    return this;
   }
 
   // ---- dtype and device -------------------------------------------------------------------
@@ -198,7 +268,8 @@ export class Tensor {
         '(the CUDA backend is built separately: npm run build:cuda)');
     }
     const h = this.handle('to');
-    return wrap(opts.dtype === undefined || opts.dtype === this.dtype ? native.reshape(h, this.shape as number[]) : native.cast(h, opts.dtype));
+    if (opts.dtype === undefined || opts.dtype === this.dtype) return record('identity', wrap(native.reshape(h, this.shape as number[])), [this]);
+    return record('cast', wrap(native.cast(h, opts.dtype)), [this]);
   }
   float(): Tensor { return this.to('float32'); }
   double(): Tensor { return this.to('float64'); }
@@ -223,6 +294,7 @@ export function shapeOf(op: string, args: ShapeArg): number[] {
 export function wrap(h: NativeTensor): Tensor {
   return new Tensor(h);
 }
+setWrap(wrap);
 
 export function normAxis(op: string, dim: number, ndim: number): number {
   if (!Number.isInteger(dim)) throw new TypeError(`${op}: argument 'dim' must be an integer (got ${String(dim)})`);

@@ -67,6 +67,10 @@ Backend make_cpu_backend() {
   set(Op::RANDINT, random_kernel, kNum);
   set(Op::RANDPERM, random_kernel, kIntMask | kFloatMask);
   set(Op::BERNOULLI, random_kernel, kF);
+  set(Op::LAYER_NORM, layer_norm_kernel, kF);
+  set(Op::LAYER_NORM_BACK, layer_norm_backward_kernel, kF);
+  set(Op::GELU_BACK, gelu_backward_kernel, kF);
+  set(Op::GELU_TANH_BACK, gelu_backward_kernel, kF);
   return be;
 }
 

@@ -7,7 +7,7 @@
 
 #include "core/backend.h"
 #include "core/error.h"
-#include "cpu/cpu_features.h"
+#include "cpu/isa.h"
 #include "cpu/dtype_visit.h"
 #include "cpu/kernels.h"
 #include "cpu/loop.h"
@@ -118,18 +118,23 @@ void binary_typed(const OpCall& c) {
 
 using FastPath = bool (*)(const OpCall&);
 
-FastPath unary_f32_path() {
-  const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) return avx512::unary_f32;
-  if (f.avx2 && f.fma) return avx2::unary_f32;
-  return generic::unary_f32;
-}
-
-FastPath binary_f32_path() {
-  const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) return avx512::binary_f32;
-  if (f.avx2 && f.fma) return avx2::binary_f32;
-  return generic::binary_f32;
+template <typename T>
+void gelu_backward_typed(const OpCall& c) {
+  using S = typename T::S;
+  using C = typename T::Cmp;
+  const bool tanh_form = c.op == Op::GELU_TANH_BACK;
+  map2<S, S, S>(c, [tanh_form](S dys, S xs) {
+    C dy = T::load(dys), x = T::load(xs);
+    if (tanh_form) {
+      C u = C(0.79788456080286535588) * (x + C(0.044715) * x * x * x);
+      C t = std::tanh(u);
+      C du = C(0.79788456080286535588) * (C(1) + C(3 * 0.044715) * x * x);
+      return T::store(dy * (C(0.5) * (C(1) + t) + C(0.5) * x * (C(1) - t * t) * du));
+    }
+    C cdf = C(0.5) * std::erfc(-x * C(0.70710678118654752440));
+    C pdf = C(0.39894228040143267794) * std::exp(C(-0.5) * x * x);
+    return T::store(dy * (cdf + x * pdf));
+  });
 }
 
 }  // namespace
@@ -146,7 +151,7 @@ void unary_kernel(const OpCall& c) {
     return;
   }
   if (d == DType::F32) {
-    static const FastPath fast = unary_f32_path();
+    static const FastPath fast = select_isa(generic::unary_f32, avx2::unary_f32, avx512::unary_f32);
     if (fast(c)) return;
   }
   visit_dtype(d, [&](auto t) { unary_typed<decltype(t)>(c); });
@@ -155,10 +160,24 @@ void unary_kernel(const OpCall& c) {
 void binary_kernel(const OpCall& c) {
   DType d = c.in[0]->dtype();
   if (d == DType::F32) {
-    static const FastPath fast = binary_f32_path();
+    static const FastPath fast = select_isa(generic::binary_f32, avx2::binary_f32, avx512::binary_f32);
     if (fast(c)) return;
   }
   visit_dtype(d, [&](auto t) { binary_typed<decltype(t)>(c); });
+}
+
+void gelu_backward_kernel(const OpCall& c) {
+  switch (c.in[1]->dtype()) {
+    case DType::F32: {
+      static const FastPath fast = select_isa(generic::gelu_backward_f32, avx2::gelu_backward_f32, avx512::gelu_backward_f32);
+      fast(c);
+      break;
+    }
+    case DType::F64: gelu_backward_typed<Ty<double>>(c); break;
+    case DType::BF16: gelu_backward_typed<BF16T>(c); break;
+    case DType::F16: gelu_backward_typed<F16T>(c); break;
+    default: break;
+  }
 }
 
 void where_kernel(const OpCall& c) {

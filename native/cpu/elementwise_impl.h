@@ -56,6 +56,100 @@ bool binary_f32(const OpCall& c) {
   }
 }
 
+// dx = dy * GELU'(x): Phi(x) + x phi(x) (erf form) or the derivative of x sigmoid(2u) (tanh form).
+bool gelu_backward_f32(const OpCall& c) {
+  using F = float;
+  if (c.op == Op::GELU_BACK) {
+    map2<F, F, F>(c, [](F dy, F x) {
+      F cdf = 0.5f * vm::one_plus_erf(x * 0.7071067811865476f);
+      F pdf = 0.3989422804014327f * vm::exp(-0.5f * x * x);
+      return dy * (cdf + x * pdf);
+    });
+    return true;
+  }
+  if (c.op == Op::GELU_TANH_BACK) {
+    map2<F, F, F>(c, [](F dy, F x) {
+      F u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+      F s = vm::sigmoid(2.0f * u);  // (1 + tanh u) / 2
+      F du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+      return dy * (s + 2.0f * x * s * (1.0f - s) * du);
+    });
+    return true;
+  }
+  return false;
+}
+
+// LayerNorm of one contiguous row of C floats; writes y and returns mean / rstd.
+void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps, float* mean_out,
+                        float* rstd_out) {
+  constexpr int L = 16;
+  float lane[L] = {};
+  int64_t i = 0;
+  for (; i + L <= C; i += L)
+    for (int j = 0; j < L; ++j) lane[j] += x[i + j];
+  float sum = 0;
+  for (int j = 0; j < L; ++j) sum += lane[j];
+  for (; i < C; ++i) sum += x[i];
+  const float mean = sum / static_cast<float>(C);
+  for (int j = 0; j < L; ++j) lane[j] = 0;
+  for (i = 0; i + L <= C; i += L)
+    for (int j = 0; j < L; ++j) {
+      float d = x[i + j] - mean;
+      lane[j] += d * d;
+    }
+  float sq = 0;
+  for (int j = 0; j < L; ++j) sq += lane[j];
+  for (; i < C; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const float rstd = 1.0f / __builtin_sqrtf(sq / static_cast<float>(C) + eps);
+  if (w && b) {
+    for (int64_t k = 0; k < C; ++k) y[k] = (x[k] - mean) * rstd * w[k] + b[k];
+  } else if (w) {
+    for (int64_t k = 0; k < C; ++k) y[k] = (x[k] - mean) * rstd * w[k];
+  } else if (b) {
+    for (int64_t k = 0; k < C; ++k) y[k] = (x[k] - mean) * rstd + b[k];
+  } else {
+    for (int64_t k = 0; k < C; ++k) y[k] = (x[k] - mean) * rstd;
+  }
+  *mean_out = mean;
+  *rstd_out = rstd;
+}
+
+// LayerNorm backward for one row: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w; adds
+// dy xhat into dw and dy into db when given.
+void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx,
+                             float* dw, float* db, int64_t C) {
+  constexpr int L = 16;
+  float la[L] = {}, lb[L] = {};
+  int64_t i = 0;
+  for (; i + L <= C; i += L)
+    for (int j = 0; j < L; ++j) {
+      float g = w ? dy[i + j] * w[i + j] : dy[i + j];
+      float xh = (x[i + j] - mean) * rstd;
+      la[j] += g;
+      lb[j] += g * xh;
+    }
+  float sg = 0, sgx = 0;
+  for (int j = 0; j < L; ++j) {
+    sg += la[j];
+    sgx += lb[j];
+  }
+  for (; i < C; ++i) {
+    float g = w ? dy[i] * w[i] : dy[i];
+    sg += g;
+    sgx += g * (x[i] - mean) * rstd;
+  }
+  const float mg = sg / static_cast<float>(C), mgx = sgx / static_cast<float>(C);
+  for (int64_t k = 0; k < C; ++k) {
+    float xh = (x[k] - mean) * rstd;
+    float g = w ? dy[k] * w[k] : dy[k];
+    dx[k] = rstd * (g - mg - xh * mgx);
+  }
+  if (dw)
+    for (int64_t k = 0; k < C; ++k) dw[k] += dy[k] * (x[k] - mean) * rstd;
+  if (db)
+    for (int64_t k = 0; k < C; ++k) db[k] += dy[k];
+}
+
 // y = softmax(x) (or log_softmax) over a contiguous row of n > 0 floats; y may alias x.
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log) {
   constexpr int L = 16;  // independent lanes, so the reductions vectorise without reassociation

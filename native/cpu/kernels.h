@@ -31,17 +31,32 @@ void register_cpu_backend();
 namespace generic {
 bool unary_f32(const OpCall& c);
 bool binary_f32(const OpCall& c);
+bool gelu_backward_f32(const OpCall& c);
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
+void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps, float* mean,
+                        float* rstd);
+void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx,
+                             float* dw, float* db, int64_t C);
 }  // namespace generic
 namespace avx2 {
 bool unary_f32(const OpCall& c);
 bool binary_f32(const OpCall& c);
+bool gelu_backward_f32(const OpCall& c);
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
+void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps, float* mean,
+                        float* rstd);
+void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx,
+                             float* dw, float* db, int64_t C);
 }  // namespace avx2
 namespace avx512 {
 bool unary_f32(const OpCall& c);
 bool binary_f32(const OpCall& c);
+bool gelu_backward_f32(const OpCall& c);
 void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
+void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps, float* mean,
+                        float* rstd);
+void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx,
+                             float* dw, float* db, int64_t C);
 }  // namespace avx512
 
 }  // namespace raddino::cpu

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/backend.h"
-#include "cpu/cpu_features.h"
+#include "cpu/isa.h"
 #include "cpu/dtype_visit.h"
 #include "cpu/kernels.h"
 #include "cpu/threadpool.h"
@@ -15,13 +15,6 @@ namespace raddino::cpu {
 namespace {
 
 using RowF32 = void (*)(const float*, float*, int64_t, bool);
-
-RowF32 row_f32() {
-  const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq) return avx512::softmax_row_f32;
-  if (f.avx2 && f.fma) return avx2::softmax_row_f32;
-  return generic::softmax_row_f32;
-}
 
 template <typename C>
 void softmax_row_generic(const C* x, C* y, int64_t n, bool log) {
@@ -63,7 +56,7 @@ void softmax_typed(const OpCall& c) {
     }
     return off;
   };
-  static const RowF32 fast = row_f32();
+  static const RowF32 fast = select_isa<RowF32>(generic::softmax_row_f32, avx2::softmax_row_f32, avx512::softmax_row_f32);
   const S* xb = x.data<S>();
   S* ob = out.data<S>();
   parallel_for(outer * inner, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {

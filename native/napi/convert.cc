@@ -85,6 +85,12 @@ const Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* o
   return w->tensor();
 }
 
+const Tensor* opt_tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
+  Napi::Value v = at(info, i);
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  return &tensor_arg(info, i, op, arg);
+}
+
 std::vector<Tensor> tensor_list_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg) {
   Napi::Value v = at(info, i);
   if (!v.IsArray()) type_error(info, op, arg, "an array of Tensors", v);

@@ -41,6 +41,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F&& fn) {
 // Argument readers: `op` and `arg` name the caller for error messages.
 void check_arity(const Napi::CallbackInfo& info, size_t n, const char* op);
 const Tensor& tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg);
+// A tensor, or nullptr for undefined / null.
+const Tensor* opt_tensor_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg);
 std::vector<Tensor> tensor_list_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg);
 Shape shape_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg, bool allow_minus_one = false);
 std::vector<int64_t> int_list_arg(const Napi::CallbackInfo& info, size_t i, const char* op, const char* arg);

@@ -249,6 +249,72 @@ Napi::Value Topk(Info info) {
   });
 }
 
+// --- network kernels -------------------------------------------------------------------------
+Napi::Array wrap_all(Napi::Env env, std::initializer_list<const Tensor*> ts) {
+  Napi::Array out = Napi::Array::New(env, ts.size());
+  uint32_t i = 0;
+  for (const Tensor* t : ts) out.Set(i++, t && t->defined() ? wrap(env, *t) : env.Null());
+  return out;
+}
+Napi::Value LayerNorm(Info info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* n = "layer_norm";
+    auto r = ops::layer_norm(tensor_arg(info, 0, n, "input"), opt_tensor_arg(info, 1, n, "weight"),
+                             opt_tensor_arg(info, 2, n, "bias"), number_arg(info, 3, n, "eps"));
+    return wrap_all(info.Env(), {&r.y, &r.mean, &r.rstd});
+  });
+}
+Napi::Value LayerNormBackward(Info info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* n = "layer_norm_back";
+    auto g = ops::layer_norm_backward(tensor_arg(info, 0, n, "grad_output"), tensor_arg(info, 1, n, "input"),
+                                      tensor_arg(info, 2, n, "mean"), tensor_arg(info, 3, n, "rstd"),
+                                      opt_tensor_arg(info, 4, n, "weight"), bool_arg(info, 5, n, "hasBias"));
+    return wrap_all(info.Env(), {&g.dx, &g.dweight, &g.dbias});
+  });
+}
+Napi::Value GeluBackward(Info info) {
+  return guarded(info, [&] {
+    const char* n = "gelu_back";
+    return wrap(info.Env(), ops::gelu_backward(tensor_arg(info, 0, n, "grad_output"), tensor_arg(info, 1, n, "input"),
+                                               bool_arg(info, 2, n, "tanh")));
+  });
+}
+Napi::Value Attention(Info info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* n = "attention";
+    auto r = ops::attention(tensor_arg(info, 0, n, "query"), tensor_arg(info, 1, n, "key"), tensor_arg(info, 2, n, "value"),
+                            number_arg(info, 3, n, "scale"));
+    return wrap_all(info.Env(), {&r.out, &r.lse});
+  });
+}
+Napi::Value AttentionBackward(Info info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* n = "attention_back";
+    auto g = ops::attention_backward(tensor_arg(info, 0, n, "query"), tensor_arg(info, 1, n, "key"),
+                                     tensor_arg(info, 2, n, "value"), tensor_arg(info, 3, n, "out"),
+                                     tensor_arg(info, 4, n, "lse"), tensor_arg(info, 5, n, "grad_out"),
+                                     number_arg(info, 6, n, "scale"));
+    return wrap_all(info.Env(), {&g.dq, &g.dk, &g.dv});
+  });
+}
+Napi::Value Bicubic(Info info) {
+  return guarded(info, [&] {
+    const char* n = "bicubic";
+    return wrap(info.Env(), ops::bicubic(tensor_arg(info, 0, n, "input"), int_arg(info, 1, n, "outH"),
+                                         int_arg(info, 2, n, "outW"), number_arg(info, 3, n, "stepH"),
+                                         number_arg(info, 4, n, "stepW"), bool_arg(info, 5, n, "antialias")));
+  });
+}
+Napi::Value BicubicBackward(Info info) {
+  return guarded(info, [&] {
+    const char* n = "bicubic_back";
+    return wrap(info.Env(), ops::bicubic_backward(tensor_arg(info, 0, n, "grad_output"), int_arg(info, 1, n, "inH"),
+                                                  int_arg(info, 2, n, "inW"), number_arg(info, 3, n, "stepH"),
+                                                  number_arg(info, 4, n, "stepW"), bool_arg(info, 5, n, "antialias")));
+  });
+}
+
 // --- random ----------------------------------------------------------------------------------
 // Every random binding takes (..., seed, offset) last; the caller's Generator advances offset.
 ops::RandomState random_state(Info info, size_t i, const char* op) {
@@ -316,7 +382,9 @@ void register_ops(Napi::Env env, Napi::Object exports) {
       {"matmul", Matmul}, {"cat", Cat}, {"indexSelect", IndexSelect}, {"gather", Gather}, {"scatterAdd", ScatterAdd},
       {"indexAdd", IndexAdd}, {"maskedFill", MaskedFill}, {"maskedSelect", MaskedSelect}, {"oneHot", OneHot},
       {"topk", Topk}, {"rand", Rand}, {"randn", Randn}, {"truncNormal", TruncNormal}, {"randint", Randint},
-      {"randperm", Randperm}, {"bernoulli", Bernoulli},
+      {"randperm", Randperm}, {"bernoulli", Bernoulli}, {"layerNorm", LayerNorm},
+      {"layerNormBackward", LayerNormBackward}, {"geluBackward", GeluBackward}, {"attention", Attention},
+      {"attentionBackward", AttentionBackward}, {"bicubic", Bicubic}, {"bicubicBackward", BicubicBackward},
   };
   for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
 }

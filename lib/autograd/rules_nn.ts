@@ -1,0 +1,34 @@
+// Gradient rules of the fused network kernels; each calls the backward kernel that sits next to
+// its forward in the native op table.
+import { native } from '../tensor/native.js';
+import { Tensor, wrap } from '../tensor/tensor.js';
+import { registerGradient } from './engine.js';
+
+registerGradient('layer_norm', {
+  save: (ins, _out, attrs) => [ins[0], ins[1], attrs.mean as Tensor, attrs.rstd as Tensor],
+  backward: (ctx, g) => {
+    const [x, w, mean, rstd] = ctx.saved;
+    const h = (t: Tensor) => t.handle('layer_norm backward');
+    const hasBias = ctx.inputDtypes[2] !== '';
+    const [dx, dw, db] = native.layerNormBackward(h(g), h(x), h(mean), h(rstd), w ? h(w) : null, hasBias);
+    return [wrap(dx), dw ? wrap(dw) : null, db ? wrap(db) : null];
+  },
+});
+
+registerGradient('attention', {
+  save: (ins, out, attrs) => [ins[0], ins[1], ins[2], out, attrs.lse as Tensor],
+  backward: (ctx, g) => {
+    const [q, k, v, o, lse] = ctx.saved;
+    const h = (t: Tensor) => t.handle('attention backward');
+    const [dq, dk, dv] = native.attentionBackward(h(q), h(k), h(v), h(o), h(lse), h(g), ctx.attrs.scale as number);
+    return [wrap(dq), wrap(dk), wrap(dv)];
+  },
+});
+
+registerGradient('bicubic', {
+  backward: (ctx, g) => {
+    const [, , H, W] = ctx.inputShapes[0];
+    const { stepH, stepW, antialias } = ctx.attrs as { stepH: number; stepW: number; antialias: boolean };
+    return [wrap(native.bicubicBackward(g.handle('interpolate backward'), H, W, stepH, stepW, antialias))];
+  },
+});

@@ -1,0 +1,77 @@
+// Functional forms of the fused network kernels (like torch.nn.functional), with autograd.
+import { record } from '../autograd/engine.js';
+import { native } from '../tensor/native.js';
+import { keep } from '../tensor/scope.js';
+import { Tensor, wrap } from '../tensor/tensor.js';
+
+function tensorArg(op: string, arg: string, x: unknown): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${op}: argument '${arg}' must be a Tensor (got ${x === null ? 'null' : typeof x})`);
+  return x;
+}
+
+/** LayerNorm over the last dim with optional affine weight and bias (biased variance). */
+export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
+  tensorArg('layer_norm', 'input', x);
+  const [y, mean, rstd] = native.layerNorm(x.handle('layer_norm'), weight ? tensorArg('layer_norm', 'weight', weight).handle('layer_norm') : null,
+    bias ? tensorArg('layer_norm', 'bias', bias).handle('layer_norm') : null, eps);
+  const out = wrap(y);
+  // mean / rstd belong to the tape only: untracked, freed with the node (or now)
+  const m = keep(wrap(mean)), r = keep(wrap(rstd));
+  try {
+    return record('layer_norm', out, [x, weight, bias], { mean: m, rstd: r, eps });
+  } finally {
+    m.dispose();
+    r.dispose();
+  }
+}
+
+/**
+ * Scaled dot-product attention softmax(q kᵀ · scale) v, fused (never stores the N x M scores).
+ * q [B, H, N, D], k and v [B, H, M, D] (last dim contiguous; other strides free). The result is
+ * [B, H, N, D] viewing a [B, N, H, D] buffer, so `.transpose(1, 2).reshape(B, N, H * D)` is free.
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tensor {
+  tensorArg('attention', 'query', q);
+  tensorArg('attention', 'key', k);
+  tensorArg('attention', 'value', v);
+  const s = scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
+  const [o, lse] = native.attention(q.handle('attention'), k.handle('attention'), v.handle('attention'), s);
+  const out = wrap(o);
+  const l = keep(wrap(lse));
+  try {
+    return record('attention', out, [q, k, v], { scale: s, lse: l });
+  } finally {
+    l.dispose();
+  }
+}
+
+export interface BicubicOptions {
+  /** Output size [H, W] (then the source step is in / out). */
+  size?: [number, number];
+  /** Scale factors [sh, sw] (then the source step is 1 / scale, as PyTorch does). */
+  scaleFactor?: [number, number];
+  /** Antialiased kernel (PyTorch's antialias=True). */
+  antialias?: boolean;
+}
+
+/** Bicubic resampling of [N, C, H, W] with F.interpolate(mode='bicubic', align_corners=False) semantics. */
+export function interpolateBicubic(x: Tensor, opts: BicubicOptions): Tensor {
+  tensorArg('interpolate', 'input', x);
+  if (x.ndim !== 4) throw new RangeError(`interpolate: argument 'input' has shape [${x.shape.join(', ')}] (expected 4-D [N, C, H, W])`);
+  const [H, W] = [x.shape[2], x.shape[3]];
+  let oh: number, ow: number, sh: number, sw: number;
+  if (opts.size && !opts.scaleFactor) {
+    [oh, ow] = opts.size;
+    [sh, sw] = [H / oh, W / ow];
+  } else if (opts.scaleFactor && !opts.size) {
+    const [fh, fw] = opts.scaleFactor;
+    if (!(fh > 0 && fw > 0)) throw new RangeError(`interpolate: argument 'scaleFactor' [${fh}, ${fw}] must be positive`);
+    [oh, ow] = [Math.floor(H * fh), Math.floor(W * fw)];
+    [sh, sw] = [1 / fh, 1 / fw];
+  } else {
+    throw new TypeError('interpolate: pass exactly one of \'size\' and \'scaleFactor\'');
+  }
+  const aa = opts.antialias ?? false;
+  const out = wrap(native.bicubic(x.handle('interpolate'), oh, ow, sh, sw, aa));
+  return record('bicubic', out, [x], { stepH: sh, stepW: sw, antialias: aa });
+}
