@@ -42,14 +42,14 @@ interface Header { entries: Entry[]; metadata: Record<string, string>; dataBytes
 // ---- validation -------------------------------------------------------------------------------
 
 /** A short description of a JSON value for error messages (never the whole of a large value). */
-function describe(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
+function describe(v: unknown, max = 40): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > max ? `${v.slice(0, max)}...` : v);
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (v === null) return 'null';
   return typeof v === 'object' ? 'an object' : String(v);
 }
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const quote = (s: string) => JSON.stringify(s);
+const quote = (name: string) => describe(name, 200);
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /** The header length from the 8-byte prefix, checked against the limit and the file size. */
@@ -104,7 +104,7 @@ function field(at: string, v: Record<string, unknown>, key: string, expected: st
 
 /** Checks a list of JSON integers: non-negative and exactly representable. */
 function checkInts(at: string, what: string, list: unknown[]): number[] {
-  const shown = `[${list.map(describe).join(', ')}]`;
+  const shown = `[${list.map((x) => describe(x)).join(', ')}]`;
   for (const s of list) {
     if (typeof s !== 'number' || !Number.isInteger(s)) throw new TypeError(`${at}: ${what} ${shown} holds ${describe(s)} (expected non-negative integers)`);
     if (s < 0 || s > Number.MAX_SAFE_INTEGER) throw new RangeError(`${at}: ${what} ${shown} holds ${s} (expected integers in [0, 2^53 - 1])`);
@@ -306,7 +306,7 @@ export function loadSafetensorsSync(path: string, opts: LoadOptions = {}): Safet
  * The tensors and metadata of a safetensors file. The header is read and validated first; then
  * the data section is read into one buffer that the tensors share (a tensor whose offset is
  * misaligned for its dtype, or every tensor with { copy: true }, gets its own copy). The buffer
- * stays alive while any tensor uses it.
+ * stays alive while any tensor uses it: clone() the few you keep, or pass { copy: true }.
  */
 export async function loadSafetensors(path: string, opts: LoadOptions = {}): Promise<SafetensorsData> {
   const op = 'loadSafetensors';
@@ -336,16 +336,12 @@ export async function loadSafetensors(path: string, opts: LoadOptions = {}): Pro
 
 // ---- writing ------------------------------------------------------------------------------------
 
-const utf8Order = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b);
-
 interface Prepared { header: Uint8Array; items: { name: string; t: Tensor; nbytes: number }[] }
 
 /** Validates the arguments and lays out the file: the 8-byte prefix and padded header. */
 function prepare(op: string, tensors: TensorDict, metadata: Record<string, string> | undefined): Prepared {
-  const pairs: [unknown, unknown][] = tensors instanceof Map ? [...tensors] : isObject(tensors) ? Object.entries(tensors) : [];
-  if (!(tensors instanceof Map) && !isObject(tensors)) {
-    throw new TypeError(`${op}: argument 'tensors' must be a Map or an object of Tensors (got ${describe(tensors)})`);
-  }
+  if (!isObject(tensors)) throw new TypeError(`${op}: argument 'tensors' must be a Map or an object of Tensors (got ${describe(tensors)})`);
+  const pairs: [unknown, unknown][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
   const items = pairs.map(([name, t]) => {
     if (typeof name !== 'string') throw new TypeError(`${op}: argument 'tensors' has the key ${describe(name)} (expected string names)`);
     if (name === '__metadata__') throw new Error(`${op}: argument 'tensors' uses the reserved name "__metadata__" (expected another name)`);
@@ -354,11 +350,11 @@ function prepare(op: string, tensors: TensorDict, metadata: Record<string, strin
     if (t.isDisposed) throw new Error(`${op}: tensor ${quote(name)} is disposed (expected a live tensor)`);
     return { name, t, nbytes: t.numel() * ITEM_SIZE[t.dtype], key: Buffer.from(name, 'utf8') };
   });
-  items.sort((a, b) => RANK[b.t.dtype] - RANK[a.t.dtype] || utf8Order(a.key, b.key));
+  items.sort((a, b) => RANK[b.t.dtype] - RANK[a.t.dtype] || Buffer.compare(a.key, b.key));
   const parts: string[] = [];
   if (metadata !== undefined) {
     if (!isObject(metadata)) throw new TypeError(`${op}: argument 'metadata' must be an object of strings (got ${describe(metadata)})`);
-    const keys = Object.keys(metadata).map((k) => ({ k, key: Buffer.from(k, 'utf8') })).sort((a, b) => utf8Order(a.key, b.key));
+    const keys = Object.keys(metadata).map((k) => ({ k, key: Buffer.from(k, 'utf8') })).sort((a, b) => Buffer.compare(a.key, b.key));
     for (const { k } of keys) {
       const v = metadata[k];
       if (typeof v !== 'string') throw new TypeError(`${op}: argument 'metadata' has ${describe(v)} at ${quote(k)} (expected a string)`);
