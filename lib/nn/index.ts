@@ -1,3 +1,11 @@
 export * as F from './functional.js';
 export { attention, interpolateBicubic, layerNorm } from './functional.js';
 export type { BicubicOptions } from './functional.js';
+export { Module } from './module.js';
+export type { LoadResult } from './module.js';
+export { DropPath, GELU, Identity, LayerNorm, LayerScale, Linear, Mlp, SwiGLUFFN } from './layers.js';
+export type { LayerOptions } from './layers.js';
+export { Attention } from './attention.js';
+export { Block, PatchEmbed } from './block.js';
+export type { BlockOptions } from './block.js';
+export * as init from './init.js';

@@ -91,6 +91,7 @@ export interface NativeBinding {
   attentionBackward(q: T, k: T, v: T, out: T, lse: T, dout: T, scale: number): [T, T, T];
   bicubic(x: T, outH: number, outW: number, stepH: number, stepW: number, antialias: boolean): T;
   bicubicBackward(dy: T, inH: number, inW: number, stepH: number, stepW: number, antialias: boolean): T;
+  adamw(param: T, grad: T, expAvg: T, expAvgSq: T, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
 
   rand(shape: number[], low: number, high: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
   randn(shape: number[], mean: number, std: number, dtype: string, device: string, seed: Seed, offset: Seed): T;

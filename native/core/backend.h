@@ -19,7 +19,8 @@ struct OpParams {
   bool keepdim = false;
   bool flag0 = false, flag1 = false;  // matmul: transpose a / b; topk: largest / sorted
   double a = 0, b = 0;                // scalars: clamp bounds, fill value, var correction, norm p, random bounds
-  double c = 0, d = 0;                // trunc_normal: truncation bounds
+  double c = 0, d = 0;                // trunc_normal: truncation bounds; adamw: beta1, beta2
+  double e = 0;                       // adamw: eps
   bool has_a = false, has_b = false;  // clamp: which bounds are present
   uint64_t seed = 0, offset = 0;      // random: Philox key and counter offset
 };

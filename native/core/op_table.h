@@ -88,6 +88,7 @@
   X(ATTENTION_BACK, "attention_back", nn)      \
   X(BICUBIC, "bicubic", nn)                    \
   X(BICUBIC_BACK, "bicubic_back", nn)          \
+  X(ADAMW, "adamw", nn)                        \
   /* counter-based random numbers */           \
   X(RAND, "rand", random)                      \
   X(RANDN, "randn", random)                    \

@@ -97,6 +97,15 @@ Tensor bicubic(const Tensor& x, int64_t oh, int64_t ow, double step_h, double st
 // The adjoint of bicubic: dx [N, C, H, W] from dy [N, C, OH, OW] with the same parameters.
 Tensor bicubic_backward(const Tensor& dy, int64_t h, int64_t w, double step_h, double step_w, bool antialias);
 
+// AdamW (Loshchilov & Hutter), one fused in-place step on float32 (or float64) tensors of one
+// shape: param *= 1 - lr wd; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+// param -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)   (PyTorch's formulation).
+struct AdamWHyper {
+  double lr, beta1, beta2, eps, weight_decay;
+  int64_t step;  // t >= 1, after incrementing
+};
+void adamw_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, const AdamWHyper& h);
+
 // ---- random (Philox4x32-10, counter-based: element i of a call uses counter offset + i) -------
 struct RandomState {
   uint64_t seed = 0;

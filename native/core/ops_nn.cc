@@ -201,4 +201,32 @@ Tensor bicubic_backward(const Tensor& dy, int64_t h, int64_t w, double step_h, d
   return dx;
 }
 
+void adamw_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, const AdamWHyper& h) {
+  const char* op = "adamw";
+  check_supported(Op::ADAMW, param, "param");
+  const std::pair<const Tensor*, const char*> others[] = {{&grad, "grad"}, {&exp_avg, "exp_avg"}, {&exp_avg_sq, "exp_avg_sq"}};
+  for (auto [t, name] : others) {
+    check_same_dtype(op, param, "param", *t, name);
+    check_same_device(op, param, "param", *t, name);
+    RADDINO_CHECK(t->shape() == param.shape(), Range, op, ": argument '", name, "' has shape ", shape_str(t->shape()),
+                  " (expected ", shape_str(param.shape()), ", the parameter's)");
+  }
+  for (auto [t, name] : {std::pair<const Tensor*, const char*>{&param, "param"}, {&exp_avg, "exp_avg"}, {&exp_avg_sq, "exp_avg_sq"}}) {
+    RADDINO_CHECK(t->is_contiguous(), Value, op, ": argument '", name, "' must be contiguous (it is updated in place)");
+  }
+  RADDINO_CHECK(h.step >= 1, Range, op, ": argument 'step' is ", h.step, " (expected >= 1)");
+  RADDINO_CHECK(h.lr >= 0 && h.eps > 0 && h.beta1 >= 0 && h.beta1 < 1 && h.beta2 >= 0 && h.beta2 < 1 && h.weight_decay >= 0,
+                Range, op, ": hyper-parameters out of range (expected lr >= 0, eps > 0, 0 <= betas < 1, weight_decay >= 0)");
+  if (param.numel() == 0) return;
+  Tensor g = contiguous(grad);
+  OpCall call{Op::ADAMW, {&g}, {const_cast<Tensor*>(&param), const_cast<Tensor*>(&exp_avg), const_cast<Tensor*>(&exp_avg_sq)}, {}};
+  call.p.a = h.lr;
+  call.p.b = h.weight_decay;
+  call.p.c = h.beta1;
+  call.p.d = h.beta2;
+  call.p.e = h.eps;
+  call.p.k = h.step;
+  run_kernel(call, param.dtype());
+}
+
 }  // namespace raddino::ops

@@ -71,6 +71,7 @@ Backend make_cpu_backend() {
   set(Op::LAYER_NORM_BACK, layer_norm_backward_kernel, kF);
   set(Op::GELU_BACK, gelu_backward_kernel, kF);
   set(Op::GELU_TANH_BACK, gelu_backward_kernel, kF);
+  set(Op::ADAMW, adamw_kernel, kFloatMask);
   return be;
 }
 

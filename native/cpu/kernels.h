@@ -22,7 +22,8 @@ void gelu_backward_kernel(const OpCall& c);        // GELU_BACK, GELU_TANH_BACK
 void attention_kernel(const OpCall& c);            // ATTENTION (cpu/attention.cc)
 void attention_backward_kernel(const OpCall& c);   // ATTENTION_BACK
 void bicubic_kernel(const OpCall& c);              // BICUBIC (cpu/interpolate.cc)
-void bicubic_backward_kernel(const OpCall& c);     // BICUBIC_BACK    // RAND, RANDN, BERNOULLI, RANDINT, RANDPERM, TRUNC_NORMAL
+void bicubic_backward_kernel(const OpCall& c);     // BICUBIC_BACK
+void adamw_kernel(const OpCall& c);                // ADAMW (cpu/optim.cc)    // RAND, RANDN, BERNOULLI, RANDINT, RANDPERM, TRUNC_NORMAL
 
 // Registers the CPU backend with the core (called once when the addon loads).
 void register_cpu_backend();

@@ -315,6 +315,17 @@ Napi::Value BicubicBackward(Info info) {
   });
 }
 
+Napi::Value AdamW(Info info) {
+  return guarded(info, [&] {
+    const char* n = "adamw";
+    ops::AdamWHyper h{number_arg(info, 4, n, "lr"), number_arg(info, 5, n, "beta1"), number_arg(info, 6, n, "beta2"),
+                      number_arg(info, 7, n, "eps"), number_arg(info, 8, n, "weightDecay"), int_arg(info, 9, n, "step")};
+    ops::adamw_(tensor_arg(info, 0, n, "param"), tensor_arg(info, 1, n, "grad"), tensor_arg(info, 2, n, "exp_avg"),
+                tensor_arg(info, 3, n, "exp_avg_sq"), h);
+    return info.Env().Undefined();
+  });
+}
+
 // --- random ----------------------------------------------------------------------------------
 // Every random binding takes (..., seed, offset) last; the caller's Generator advances offset.
 ops::RandomState random_state(Info info, size_t i, const char* op) {
@@ -385,6 +396,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
       {"randperm", Randperm}, {"bernoulli", Bernoulli}, {"layerNorm", LayerNorm},
       {"layerNormBackward", LayerNormBackward}, {"geluBackward", GeluBackward}, {"attention", Attention},
       {"attentionBackward", AttentionBackward}, {"bicubic", Bicubic}, {"bicubicBackward", BicubicBackward},
+      {"adamw", AdamW},
   };
   for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
 }

@@ -1,0 +1,128 @@
+// The pre-norm transformer block and the patch embedding of DINOv2.
+import { empty, randperm } from '../tensor/creation.js';
+import { Generator } from '../tensor/random.js';
+import { tidy } from '../tensor/scope.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Attention } from './attention.js';
+import { defaultLinearInit_ } from './init.js';
+import { DropPath, Identity, LayerNorm, LayerOptions, LayerScale, Mlp, SwiGLUFFN } from './layers.js';
+import { Module } from './module.js';
+
+export interface BlockOptions extends LayerOptions {
+  mlpRatio?: number;
+  qkvBias?: boolean;
+  projBias?: boolean;
+  ffnBias?: boolean;
+  dropPath?: number;
+  /** LayerScale init (null: no LayerScale). */
+  initValues?: number | null;
+  ffnLayer?: 'mlp' | 'swiglufused' | 'swiglu';
+  normEps?: number;
+}
+
+/**
+ * x += ls1(attn(norm1(x))); x += ls2(ffn(norm2(x))). With drop path in training: above 0.1 the
+ * residual is computed on a random subset of max(floor(B (1 - p)), 1) samples and added back
+ * scaled by B / subset (DINOv2's "drop_add_residual_stochastic_depth"); at or below 0.1 it is
+ * per-sample drop path, with the first DropPath module used for both branches (as DINOv2 does).
+ */
+export class Block extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: Attention;
+  readonly ls1: LayerScale | Identity;
+  readonly norm2: LayerNorm;
+  readonly mlp: Mlp | SwiGLUFFN;
+  readonly ls2: LayerScale | Identity;
+  readonly dropPath1: DropPath;
+  readonly dropPath2: DropPath;
+  readonly sampleDropRatio: number;
+  private readonly generator?: Generator;
+
+  constructor(dim: number, numHeads: number, opts: BlockOptions = {}) {
+    super();
+    const eps = opts.normEps ?? 1e-6;
+    const hidden = Math.floor(dim * (opts.mlpRatio ?? 4));
+    this.norm1 = this.module('norm1', new LayerNorm(dim, eps, opts));
+    this.attn = this.module('attn', new Attention(dim, numHeads, opts));
+    this.ls1 = this.module('ls1', opts.initValues != null ? new LayerScale(dim, opts.initValues, opts) : new Identity());
+    this.norm2 = this.module('norm2', new LayerNorm(dim, eps, opts));
+    const ffn = opts.ffnLayer ?? 'mlp';
+    this.mlp = this.module('mlp', ffn === 'mlp' ? new Mlp(dim, hidden, dim, { ...opts, bias: opts.ffnBias ?? true })
+      : new SwiGLUFFN(dim, hidden, dim, { ...opts, bias: opts.ffnBias ?? true, fused: ffn === 'swiglufused' }));
+    this.ls2 = this.module('ls2', opts.initValues != null ? new LayerScale(dim, opts.initValues, opts) : new Identity());
+    this.sampleDropRatio = opts.dropPath ?? 0;
+    this.dropPath1 = new DropPath(this.sampleDropRatio, opts.generator);
+    this.dropPath2 = new DropPath(this.sampleDropRatio, opts.generator);
+    this.generator = opts.generator;
+  }
+
+  attnResidual(x: Tensor): Tensor {
+    return this.ls1.forward(this.attn.forward(this.norm1.forward(x)));
+  }
+  ffnResidual(x: Tensor): Tensor {
+    return this.ls2.forward(this.mlp.forward(this.norm2.forward(x)));
+  }
+
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const p = this.sampleDropRatio;
+      this.dropPath1.training = this.dropPath2.training = this.training;
+      if (this.training && p > 0.1) {
+        x = this.dropAddResidual(x, (t) => this.attnResidual(t));
+        return this.dropAddResidual(x, (t) => this.ffnResidual(t));
+      }
+      if (this.training && p > 0) {
+        x = x.add(this.dropPath1.forward(this.attnResidual(x)));
+        return x.add(this.dropPath1.forward(this.ffnResidual(x)));
+      }
+      x = x.add(this.attnResidual(x));
+      return x.add(this.ffnResidual(x));
+    });
+  }
+
+  private dropAddResidual(x: Tensor, residual: (t: Tensor) => Tensor): Tensor {
+    const B = x.shape[0];
+    const subset = Math.max(Math.floor(B * (1 - this.sampleDropRatio)), 1);
+    const brange = randperm(B, { generator: this.generator }).narrow(0, 0, subset);
+    const r = residual(x.indexSelect(0, brange));
+    return x.flatten(1).indexAdd(0, brange, r.flatten(1), B / subset).reshape(x.shape);
+  }
+}
+
+/** The weight [D, C, p, p] and bias [D] of the patch convolution (state-dict name `proj`). */
+class PatchProjection extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(shape: [number, number, number, number], opts: LayerOptions) {
+    super();
+    this.weight = this.param('weight', empty(shape, { dtype: opts.dtype ?? 'float32' }));
+    this.bias = this.param('bias', empty([shape[0]], { dtype: opts.dtype ?? 'float32' }));
+    defaultLinearInit_(this.weight, this.bias, opts);  // PyTorch's Conv2d default
+  }
+}
+
+/** Patch embedding: a p x p convolution with stride p, computed as one GEMM over unfolded patches. */
+export class PatchEmbed extends Module {
+  readonly proj: PatchProjection;
+  constructor(readonly patchSize: number, readonly inChans: number, readonly embedDim: number, opts: LayerOptions = {}) {
+    super();
+    this.proj = this.module('proj', new PatchProjection([embedDim, inChans, patchSize, patchSize], opts));
+  }
+  /** (B, C, H, W) -> (B, N, D) with N = (H / p)(W / p), patches row-major. */
+  forward(x: Tensor): Tensor {
+    const [B, C, H, W] = x.shape;
+    const p = this.patchSize;
+    if (x.ndim !== 4 || C !== this.inChans) {
+      throw new RangeError(`PatchEmbed: input has shape [${x.shape.join(', ')}] (expected [B, ${this.inChans}, H, W])`);
+    }
+    if (H % p !== 0 || W % p !== 0) {
+      throw new RangeError(`PatchEmbed: input size ${H}x${W} is not a multiple of the patch size ${p}`);
+    }
+    return tidy(() => {
+      // (B, C, H/p, p, W/p, p) -> (B, H/p, W/p, C, p, p): one row of C p p values per patch
+      const patches = x.reshape(B, C, H / p, p, W / p, p).permute(0, 2, 4, 1, 3, 5).reshape(B * (H / p) * (W / p), C * p * p);
+      const y = patches.matmul(this.proj.weight.reshape(this.embedDim, C * p * p), { transB: true }).add(this.proj.bias);
+      return y.reshape(B, (H / p) * (W / p), this.embedDim);
+    });
+  }
+}

@@ -1,0 +1,126 @@
+// Basic layers: Linear, LayerNorm, GELU, Identity, LayerScale, DropPath, Mlp, SwiGLUFFN.
+// Shapes: B batch, N tokens, D width.
+import { bernoulli, empty, full } from '../tensor/creation.js';
+import { Generator } from '../tensor/random.js';
+import { tidy } from '../tensor/scope.js';
+import { Tensor } from '../tensor/tensor.js';
+import { layerNorm } from './functional.js';
+import { defaultLinearInit_ } from './init.js';
+import { Module } from './module.js';
+
+export interface LayerOptions {
+  dtype?: 'float32' | 'float64';
+  generator?: Generator;
+}
+
+/** y = x Wᵀ + b, weight [out, in] (PyTorch layout), default init U(±1/sqrt(in)). */
+export class Linear extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: LayerOptions & { bias?: boolean } = {}) {
+    super();
+    const dtype = opts.dtype ?? 'float32';
+    this.weight = this.param('weight', empty([outFeatures, inFeatures], { dtype }));
+    this.bias = opts.bias === false ? null : this.param('bias', empty([outFeatures], { dtype }));
+    defaultLinearInit_(this.weight, this.bias, opts);
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const y = x.matmul(this.weight, { transB: true });
+      return this.bias ? y.add(this.bias) : y;
+    });
+  }
+}
+
+export class LayerNorm extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(readonly dim: number, readonly eps = 1e-5, opts: LayerOptions = {}) {
+    super();
+    this.weight = this.param('weight', full([dim], 1, { dtype: opts.dtype ?? 'float32' }));
+    this.bias = this.param('bias', full([dim], 0, { dtype: opts.dtype ?? 'float32' }));
+  }
+  forward(x: Tensor): Tensor {
+    return layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
+
+export class GELU extends Module {
+  constructor(readonly approximate: 'none' | 'tanh' = 'none') {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return x.gelu(this.approximate);
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x.reshape(x.shape);
+  }
+}
+
+/** x * gamma, a learned per-channel scale (CaiT); gamma starts at initValues. */
+export class LayerScale extends Module {
+  readonly gamma: Tensor;
+  constructor(dim: number, initValues = 1e-5, opts: LayerOptions = {}) {
+    super();
+    this.gamma = this.param('gamma', full([dim], initValues, { dtype: opts.dtype ?? 'float32' }));
+  }
+  forward(x: Tensor): Tensor {
+    return x.mul(this.gamma);
+  }
+}
+
+/**
+ * Stochastic depth per sample: in training, each sample's residual is dropped with probability
+ * `p` and the kept ones are scaled by 1 / (1 - p); identity in eval or when p = 0.
+ */
+export class DropPath extends Module {
+  constructor(readonly p = 0, readonly generator?: Generator) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    if (this.p === 0 || !this.training) return x.reshape(x.shape);
+    const keepProb = 1 - this.p;
+    return tidy(() => {
+      const mask = bernoulli(keepProb, { shape: [x.shape[0], ...new Array(x.ndim - 1).fill(1)], dtype: x.dtype as 'float32', generator: this.generator });
+      return x.mul(mask.div(keepProb));
+    });
+  }
+}
+
+/** fc1 -> GELU -> fc2 (hidden = 4 D in the ViTs). */
+export class Mlp extends Module {
+  readonly fc1: Linear;
+  readonly act: GELU;
+  readonly fc2: Linear;
+  constructor(inFeatures: number, hiddenFeatures: number, outFeatures = inFeatures, opts: LayerOptions & { bias?: boolean } = {}) {
+    super();
+    this.fc1 = this.module('fc1', new Linear(inFeatures, hiddenFeatures, opts));
+    this.act = this.module('act', new GELU());
+    this.fc2 = this.module('fc2', new Linear(hiddenFeatures, outFeatures, opts));
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => this.fc2.forward(this.act.forward(this.fc1.forward(x))));
+  }
+}
+
+/** SwiGLU: w3(silu(x1) * x2) with [x1, x2] = w12(x); DINOv2's fused form rounds the hidden width. */
+export class SwiGLUFFN extends Module {
+  readonly w12: Linear;
+  readonly w3: Linear;
+  readonly hidden: number;
+  constructor(inFeatures: number, hiddenFeatures: number, outFeatures = inFeatures, opts: LayerOptions & { bias?: boolean; fused?: boolean } = {}) {
+    super();
+    this.hidden = opts.fused === false ? hiddenFeatures : Math.floor((Math.floor((hiddenFeatures * 2) / 3) + 7) / 8) * 8;
+    this.w12 = this.module('w12', new Linear(inFeatures, 2 * this.hidden, opts));
+    this.w3 = this.module('w3', new Linear(this.hidden, outFeatures, opts));
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const [x1, x2] = this.w12.forward(x).chunk(2, -1);
+      return this.w3.forward(x1.silu().mul(x2));
+    });
+  }
+}

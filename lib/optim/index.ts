@@ -1,0 +1,2 @@
+export { AdamW } from './adamw.js';
+export type { AdamWOptions, ParamGroup } from './adamw.js';
