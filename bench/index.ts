@@ -1,9 +1,10 @@
 // npm run bench [-- <suite...>] [--threads 1,2] [--json] [--quick]
-//   suites: gemm, elementwise (default: all). --json prints one JSON object per row.
+//   suites: gemm, elementwise, vit (default: all). --json prints one JSON object per row.
 import { benchElementwise } from './elementwise.js';
 import { benchGemm } from './gemm.js';
+import { benchVit } from './vit.js';
 
-const SUITES = { gemm: benchGemm, elementwise: benchElementwise } as const;
+const SUITES = { gemm: benchGemm, elementwise: benchElementwise, vit: benchVit } as const;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
