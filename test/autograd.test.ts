@@ -86,6 +86,12 @@ describe('gradient checks (float64, central differences)', () => {
     }
   });
 
+  it('linear (fused bias) on 2-D and 3-D inputs', () => {
+    check('linear 2d', (x, w, b) => R.linear(x, w, b), [leaf([5, 7], 1, 'sliced'), leaf([3, 7], 2), leaf([3], 3)]);
+    check('linear 3d', (x, w, b) => R.linear(x, w, b), [leaf([2, 5, 7], 1, 'permuted'), leaf([3, 7], 2, 'permuted'), leaf([3], 3)]);
+    check('linear no bias', (x, w) => R.linear(x, w), [leaf([4, 6], 1), leaf([2, 6], 2)]);
+  });
+
   it('views, joins and indexing', () => {
     check('reshape', (x) => x.reshape(5, 12), [leaf(S, 1, 'permuted')]);
     check('permute', (x) => x.permute(2, 0, 1), [leaf(S, 1)]);

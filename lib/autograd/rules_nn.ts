@@ -4,6 +4,21 @@ import { native } from '../tensor/native.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
 import { registerGradient } from './engine.js';
 
+// y = x Wᵀ + b: dx = g W, dW = gᵀ x (over all leading dims), db = sum of g over leading dims.
+registerGradient('linear', {
+  save: (ins) => [ins[0], ins[1]],
+  backward: (ctx, g) => {
+    const [x, w] = ctx.saved;
+    const out = g.shape[g.ndim - 1], inF = x.shape[x.ndim - 1];
+    const g2 = g.reshape(-1, out);
+    return [
+      ctx.needs[0] ? g.matmul(w) : null,
+      ctx.needs[1] ? g2.matmul(x.reshape(-1, inF), { transA: true }) : null,
+      ctx.needs[2] ? g2.sum(0) : null,
+    ];
+  },
+});
+
 registerGradient('layer_norm', {
   save: (ins, _out, attrs) => [ins[0], ins[1], attrs.mean as Tensor, attrs.rstd as Tensor],
   backward: (ctx, g) => {

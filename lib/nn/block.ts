@@ -4,6 +4,7 @@ import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Attention } from './attention.js';
+import { linear } from './functional.js';
 import { defaultLinearInit_ } from './init.js';
 import { DropPath, Identity, LayerNorm, LayerOptions, LayerScale, Mlp, SwiGLUFFN } from './layers.js';
 import { Module } from './module.js';
@@ -121,7 +122,7 @@ export class PatchEmbed extends Module {
     return tidy(() => {
       // (B, C, H/p, p, W/p, p) -> (B, H/p, W/p, C, p, p): one row of C p p values per patch
       const patches = x.reshape(B, C, H / p, p, W / p, p).permute(0, 2, 4, 1, 3, 5).reshape(B * (H / p) * (W / p), C * p * p);
-      const y = patches.matmul(this.proj.weight.reshape(this.embedDim, C * p * p), { transB: true }).add(this.proj.bias);
+      const y = linear(patches, this.proj.weight.reshape(this.embedDim, C * p * p), this.proj.bias);
       return y.reshape(B, (H / p) * (W / p), this.embedDim);
     });
   }

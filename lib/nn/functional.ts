@@ -9,6 +9,15 @@ function tensorArg(op: string, arg: string, x: unknown): Tensor {
   return x;
 }
 
+/** x Wᵀ + b with the bias added inside the GEMM; weight [out, in] (PyTorch's Linear layout). */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  tensorArg('linear', 'input', x);
+  tensorArg('linear', 'weight', weight);
+  if (bias !== null) tensorArg('linear', 'bias', bias);
+  const out = wrap(native.matmul(x.handle('linear'), weight.handle('linear'), false, true, bias ? bias.handle('linear') : null));
+  return record('linear', out, [x, weight, bias]);
+}
+
 /** LayerNorm over the last dim with optional affine weight and bias (biased variance). */
 export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
   tensorArg('layer_norm', 'input', x);

@@ -1,5 +1,5 @@
 export * as F from './functional.js';
-export { attention, interpolateBicubic, layerNorm } from './functional.js';
+export { attention, interpolateBicubic, layerNorm, linear } from './functional.js';
 export type { BicubicOptions } from './functional.js';
 export { Module } from './module.js';
 export type { LoadResult } from './module.js';

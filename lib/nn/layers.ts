@@ -4,7 +4,7 @@ import { bernoulli, empty, full } from '../tensor/creation.js';
 import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import { layerNorm } from './functional.js';
+import { layerNorm, linear } from './functional.js';
 import { defaultLinearInit_ } from './init.js';
 import { Module } from './module.js';
 
@@ -25,10 +25,7 @@ export class Linear extends Module {
     defaultLinearInit_(this.weight, this.bias, opts);
   }
   forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const y = x.matmul(this.weight, { transB: true });
-      return this.bias ? y.add(this.bias) : y;
-    });
+    return linear(x, this.weight, this.bias);
   }
 }
 

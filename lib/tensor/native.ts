@@ -72,7 +72,7 @@ export interface NativeBinding {
   reduce(op: string, x: T, dims: number[] | null, keepdim: boolean, param: number): T;
   argReduce(op: string, x: T, dim: number | null, keepdim: boolean): T;
   softmax(op: string, x: T, dim: number): T;
-  matmul(a: T, b: T, transA: boolean, transB: boolean): T;
+  matmul(a: T, b: T, transA: boolean, transB: boolean, bias?: T | null): T;
 
   cat(xs: T[], dim: number): T;
   indexSelect(x: T, dim: number, index: T): T;

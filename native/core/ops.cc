@@ -268,7 +268,7 @@ Tensor softmax(Op op, const Tensor& x, int64_t dim) {
 
 // ---- matmul ---------------------------------------------------------------------------------
 
-Tensor matmul(const Tensor& a0, const Tensor& b0, bool trans_a, bool trans_b) {
+Tensor matmul(const Tensor& a0, const Tensor& b0, bool trans_a, bool trans_b, const Tensor* bias) {
   check_same_device("matmul", a0, "input", b0, "other");
   check_same_dtype("matmul", a0, "input", b0, "other");
   check_supported(Op::MATMUL, a0, "input");
@@ -302,10 +302,19 @@ Tensor matmul(const Tensor& a0, const Tensor& b0, bool trans_a, bool trans_b) {
   sb.insert(sb.end(), {K, N});
   so.insert(so.end(), {M, N});
   check_shape(so, "matmul", "output");
+  Tensor bc;
+  if (bias) {
+    check_same_dtype("matmul", a0, "input", *bias, "bias");
+    check_same_device("matmul", a0, "input", *bias, "bias");
+    RADDINO_CHECK(bias->ndim() == 1 && bias->shape()[0] == N, Range, "matmul: argument 'bias' has shape ",
+                  shape_str(bias->shape()), " (expected [", N, "], one value per output column)");
+    bc = contiguous(*bias);
+  }
   Tensor ea = expand(a, sa), eb = expand(b, sb);
   Tensor out = Tensor::empty(so, a.dtype(), a.device());
   if (out.numel() > 0) {
     OpCall call{Op::MATMUL, {&ea, &eb}, {&out}, {}};
+    if (bias) call.in.push_back(&bc);
     run_kernel(call, a.dtype());
   }
   if (squeeze_m || squeeze_n) {

@@ -42,7 +42,8 @@ Tensor softmax(Op op, const Tensor& x, int64_t dim);  // softmax / log_softmax
 // ---- linear algebra -------------------------------------------------------------------------
 // Batched matrix product with broadcasting over leading dims; a is [..., M, K] (or [..., K, M]
 // when trans_a), b is [..., K, N] (or [..., N, K] when trans_b). 1-D operands follow torch.matmul.
-Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// `bias` ([N], optional) is added to every row inside the GEMM (the Linear layer's epilogue).
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false, const Tensor* bias = nullptr);
 
 // ---- shape and indexing ---------------------------------------------------------------------
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);

@@ -19,9 +19,9 @@ constexpr double kSmallGemmFlops = 1 << 22;
 
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb,
-          int64_t csb, T* c, int64_t ldc) {
-  if constexpr (sizeof(T) == 4) sgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0f);
-  else dgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0);
+          int64_t csb, T* c, int64_t ldc, const T* bias) {
+  if constexpr (sizeof(T) == 4) sgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0f, bias);
+  else dgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0, bias);
 }
 
 template <typename T>
@@ -36,6 +36,7 @@ void matmul_typed(const OpCall& c) {
   const T* a = A.data<T>();
   const T* b = B.data<T>();
   T* out = C.data<T>();
+  const T* bias = c.in.size() > 2 ? c.in[2]->data<T>() : nullptr;  // contiguous [N]
   int64_t batch = 1;
   for (int i = 0; i < nb; ++i) batch *= A.shape()[i];
 
@@ -49,7 +50,7 @@ void matmul_typed(const OpCall& c) {
     span = A.strides()[i] * A.shape()[i];
   }
   if (batch == 1 || (b_shared && a_flat)) {
-    gemm<T>(batch * M, N, K, a, rsa, csa, b, rsb, csb, out, N);
+    gemm<T>(batch * M, N, K, a, rsa, csa, b, rsb, csb, out, N, bias);
     return;
   }
 
@@ -66,7 +67,7 @@ void matmul_typed(const OpCall& c) {
   auto one = [&](int64_t i) {
     int64_t oa, ob;
     offsets(i, &oa, &ob);
-    gemm<T>(M, N, K, a + oa, rsa, csa, b + ob, rsb, csb, out + i * M * N, N);
+    gemm<T>(M, N, K, a + oa, rsa, csa, b + ob, rsb, csb, out + i * M * N, N, bias);
   };
   double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   if (flops < kSmallGemmFlops && batch > 1) {

@@ -182,7 +182,8 @@ Napi::Value Softmax(Info info) {
 Napi::Value Matmul(Info info) {
   return guarded(info, [&] {
     return wrap(info.Env(), ops::matmul(tensor_arg(info, 0, "matmul", "input"), tensor_arg(info, 1, "matmul", "other"),
-                                        bool_arg(info, 2, "matmul", "transA"), bool_arg(info, 3, "matmul", "transB")));
+                                        bool_arg(info, 2, "matmul", "transA"), bool_arg(info, 3, "matmul", "transB"),
+                                        opt_tensor_arg(info, 4, "matmul", "bias")));
   });
 }
 Napi::Value Cat(Info info) {
