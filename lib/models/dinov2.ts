@@ -10,7 +10,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Block } from '../nn/block.js';
 import { PatchEmbed } from '../nn/block.js';
 import { interpolateBicubic } from '../nn/functional.js';
-import { normal_, truncNormal_ } from '../nn/init.js';
+import { normal_, truncNormal_, zeros_ } from '../nn/init.js';
 import { LayerNorm, Linear } from '../nn/layers.js';
 import { LoadResult, Module } from '../nn/module.js';
 import { NameFormat, toDinov2Names, toHfNames } from './keymap.js';
@@ -94,7 +94,7 @@ export class DinoVisionTransformer extends Module {
     for (const [, m] of this.namedModules()) {
       if (m instanceof Linear) {
         truncNormal_(m.weight, { std: 0.02, a: -2, b: 2, generator });
-        if (m.bias) m.bias.copy_(zeros(m.bias.shape, { dtype: m.bias.dtype }));
+        if (m.bias) zeros_(m.bias);
       }
     }
   }

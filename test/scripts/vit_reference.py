@@ -90,7 +90,8 @@ def make_weights(ffn, registers, seed):
         w[b + "ls2.gamma"] = r(D, std=0.3)
     w["norm.weight"] = 1 + r(D, std=0.1)
     w["norm.bias"] = r(D, std=0.1)
-    return w
+    # every value must be exactly representable in the float16 file (1 + r is not, until rounded)
+    return {k: v.half().float() for k, v in w.items()}
 
 
 def save_safetensors(path, tensors, dtype="F32"):
