@@ -116,7 +116,7 @@ export class DinoVisionTransformer extends Module {
   override stateDict(opts: { format?: NameFormat } = {}): Map<string, Tensor> {
     const views = super.stateDict();
     if ((opts.format ?? 'dinov2') === 'dinov2') return views;
-    const { dict } = toHfNames(views);
+    const dict = toHfNames(views);
     for (const [k, t] of views) if (/\.attn\.qkv\./.test(k)) t.dispose();  // replaced by its q/k/v views
     return dict;
   }

@@ -81,10 +81,9 @@ export function toDinov2Names(dict: StateDict | Record<string, Tensor>): { dict:
   return { dict: out, created };
 }
 
-/** Converts a dinov2-named state dict to HF names (splitting qkv; the split parts are views). */
-export function toHfNames(dict: StateDict): { dict: StateDict; created: Tensor[] } {
+/** Converts a dinov2-named state dict to HF names (qkv is split into query/key/value views). */
+export function toHfNames(dict: StateDict): StateDict {
   const out: StateDict = new Map();
-  const created: Tensor[] = [];
   for (const [k, t] of dict) {
     const top = HF_TOP.find(([, d]) => d === k);
     if (top) {
@@ -100,7 +99,6 @@ export function toHfNames(dict: StateDict): { dict: StateDict; created: Tensor[]
     if (qm) {
       const parts = t.chunk(3, 0);
       (['query', 'key', 'value'] as const).forEach((name, i) => {
-        created.push(parts[i]);
         out.set(`encoder.layer.${m[1]}.attention.attention.${name}.${qm[1]}`, parts[i]);
       });
       continue;
@@ -108,5 +106,5 @@ export function toHfNames(dict: StateDict): { dict: StateDict; created: Tensor[]
     const layer = HF_LAYER.find(([, d]) => d === m[2]);
     out.set(layer ? `encoder.layer.${m[1]}.${layer[0]}` : k, t);
   }
-  return { dict: out, created };
+  return out;
 }

@@ -24,11 +24,12 @@ RADDINO_HD void mulhilo(uint32_t a, uint32_t b, uint32_t* hi, uint32_t* lo) {
   *lo = static_cast<uint32_t>(p);
 }
 
-// Philox4x32 with 10 rounds on the 128-bit counter (counter, 0) and the 64-bit key seed.
-RADDINO_HD U32x4 philox(uint64_t seed, uint64_t counter) {
+// Philox4x32 with 10 rounds on the 128-bit counter (counter, hi) and the 64-bit key seed. `hi`
+// (default 0) indexes extra draws of one element, e.g. the retries of rejection sampling.
+RADDINO_HD U32x4 philox(uint64_t seed, uint64_t counter, uint32_t hi = 0) {
   constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;  // round multipliers
   constexpr uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;  // Weyl key increments
-  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
+  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = hi, c3 = 0;
   uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
   for (int r = 0; r < 10; ++r) {
     uint32_t hi0, lo0, hi1, lo1;
@@ -81,11 +82,27 @@ RADDINO_HD double erfinv(double y) {
   return x;
 }
 
-// Normal truncated to [a, b] by inverse CDF (the method of torch.nn.init.trunc_normal_).
-RADDINO_HD double trunc_normal(uint32_t x0, uint32_t x1, double mean, double std, double a, double b) {
+// Normal(mean, std) truncated to [a, b] for element `counter`. Where the interval holds at least
+// a quarter of the mass, by rejection: up to kTries Box-Muller pairs drawn at (counter, try),
+// the first value inside wins; otherwise (or if every try missed, p < 1e-9 at +-2 sigma) by
+// inverse CDF. Deterministic per element, so counter-based like every other draw.
+RADDINO_HD double trunc_normal(uint64_t seed, uint64_t counter, double mean, double std, double a, double b) {
+  constexpr int kTries = 8;
   auto cdf = [](double z) { return 0.5 * (1.0 + std::erf(z / 1.4142135623730951)); };
-  double lo = cdf((a - mean) / std), hi = cdf((b - mean) / std);
-  double u = uniform_f64(x0, x1);
+  const double za = (a - mean) / std, zb = (b - mean) / std;
+  const double lo = cdf(za), hi = cdf(zb);
+  if (hi - lo >= 0.25) {
+    for (int t = 0; t < kTries; ++t) {
+      U32x4 r = philox(seed, counter, static_cast<uint32_t>(t + 1));
+      double rad = std::sqrt(-2.0 * std::log(uniform_open0(r.v[0], r.v[1])));
+      double ang = 6.283185307179586 * (static_cast<double>(r.v[2]) * (1.0 / 4294967296.0));
+      double z0 = rad * std::cos(ang), z1 = rad * std::sin(ang);
+      if (z0 >= za && z0 <= zb) return mean + std * z0;
+      if (z1 >= za && z1 <= zb) return mean + std * z1;
+    }
+  }
+  U32x4 r = philox(seed, counter);
+  double u = uniform_f64(r.v[0], r.v[1]);
   double v = (2.0 * lo - 1.0) + u * (2.0 * (hi - lo));
   double x = erfinv(v) * 1.4142135623730951 * std + mean;
   return x < a ? a : (x > b ? b : x);

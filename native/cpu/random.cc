@@ -45,7 +45,11 @@ void random_typed(const OpCall& c) {
       break;
     case Op::TRUNC_NORMAL: {
       const double lo = c.p.c, hi = c.p.d;
-      generate<T>(c, [=](const rng::U32x4& r, int64_t) { return rng::trunc_normal(r.v[0], r.v[1], a, b, lo, hi); });
+      const uint64_t seed = c.p.seed, offset = c.p.offset;
+      typename T::S* o = c.out[0]->data<typename T::S>();
+      parallel_for(c.out[0]->numel(), 1 << 14, [&](int64_t s, int64_t e) {
+        for (int64_t i = s; i < e; ++i) o[i] = convert_to<T>(rng::trunc_normal(seed, offset + static_cast<uint64_t>(i), a, b, lo, hi));
+      });
       break;
     }
     case Op::RANDINT: {
