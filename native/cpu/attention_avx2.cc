@@ -52,7 +52,9 @@ struct V {
   }
   static R load_n(const float* p, int n) { return _mm256_maskload_ps(p, lanes_below(n)); }
   static void store_n(float* p, R x, int n) { _mm256_maskstore_ps(p, lanes_below(n), x); }
-  static R fill_tail(R x, int n, float fill) { return _mm256_blendv_ps(set1(fill), x, _mm256_castsi256_ps(lanes_below(n))); }
+  static R fill_tail(R x, int n, float fill) {
+    return _mm256_blendv_ps(set1(fill), x, _mm256_castsi256_ps(lanes_below(n)));
+  }
   static float first(R x) { return _mm256_cvtss_f32(x); }
   static float hsum(R x) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));

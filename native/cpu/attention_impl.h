@@ -52,10 +52,11 @@
 //   formed in registers from zero, then stored (first block of a chunk) or added; a chunk is
 //   a run of consecutive key blocks (at most kMaxChunks chunks, their size a function of M);
 //   chunk sums are added to dQ in chunk order. One thread per head does exactly this in place;
-//   with fewer heads than threads the (head, chunk) items are spread over threads, each chunk
-//   sum going to a partial buffer (at most kMaxChunks x dQ's size) summed in chunk order
-//   afterwards: the same additions in the same order, so results never depend on the thread
-//   count. dK and dV of a key block are summed over query blocks in order by one thread.
+//   with fewer heads than threads (or a badly unbalanced last round) the (head, chunk) items
+//   are spread over threads instead, each chunk sum going to a partial buffer (at most
+//   kMaxChunks x dQ's size, and kMaxPartialBytes) summed in chunk order afterwards: the same
+//   additions in the same order, so results never depend on the thread count. dK and dV of a
+//   key block are summed over query blocks in order by one thread.
 
 constexpr int L = V::L;
 constexpr int kMR = V::kMR;        // query rows per strip = rows of the score micro-tile
@@ -68,6 +69,7 @@ constexpr int kFwdGroup = 4;   // strips per forward work unit
 constexpr int kBwdKeys = 96;   // most keys per backward key block (row stride of P and dS tiles)
 constexpr int kBwdGroup = 4;   // strips per backward query block
 constexpr int64_t kMaxChunks = 8;  // most key chunks of the backward's dQ sum (see backward)
+constexpr double kMaxPartialBytes = 256.0 * (1 << 20);  // most memory for partial dQ sums
 
 // Below this many multiply-adds per thread another thread costs more than it saves.
 constexpr double kMinWorkPerThread = 1 << 20;
@@ -166,7 +168,8 @@ void tile(int64_t K, const float* __restrict a, const float* __restrict b, int64
       if constexpr (MODE == kAdd) x = V::add(V::load(cr + v * L), x);
       if constexpr (MODE == kRescaleAdd) x = V::fma(V::load(cr + v * L), rv, x);
       if constexpr (MODE == kExpSub) x = V::exp2(V::sub(x, rv));
-      if constexpr (MODE == kDs) x = V::mul(V::mul(V::load(e.aux + r * e.ldaux + v * L), V::sub(x, rv)), V::set1(e.scale));
+      if constexpr (MODE == kDs)
+        x = V::mul(V::mul(V::load(e.aux + r * e.ldaux + v * L), V::sub(x, rv)), V::set1(e.scale));
       if constexpr (MODE == kStoreMax) {
         if (e.valid < (v + 1) * L) x = V::fill_tail(x, static_cast<int>(e.valid - v * L), -__builtin_inff());
         rv = V::max(rv, x);
@@ -418,7 +421,8 @@ bool forward_f32_impl(const OpCall& c) {
   const int64_t units = s.B * H * ngroups;
   const int64_t ldq = q.strides()[2], ldk = k.strides()[2], ldv = v.strides()[2], ldo = out.strides()[2];
   float* lse_base = lse.data<float>();
-  const int nt = thread_count(2.0 * static_cast<double>(s.B * H) * static_cast<double>(N * M) * static_cast<double>(D), units);
+  const double work = 2.0 * static_cast<double>(s.B * H) * static_cast<double>(N * M) * static_cast<double>(D);
+  const int nt = thread_count(work, units);
   const int64_t kb = key_block(M, kFwdKeys);
   // Per strip statistics: m, alpha [kMR] scalars; l, rmax [kMR] vectors.
   constexpr int64_t kStat = 2 * kMR + 2 * kMR * L;
@@ -573,7 +577,13 @@ bool backward_f32_impl(const OpCall& c) {
   // kMaxChunks chunks), chunk by chunk: a fixed order that depends on M only.
   const int64_t cbk = ceil_div(nkb, kMaxChunks), nch = ceil_div(nkb, cbk);
   const double work = 5.0 * static_cast<double>(BH) * static_cast<double>(N * M) * static_cast<double>(D);
-  const bool split = nch > 1 && BH < thread_count(work, BH * nch);
+  // Heads are the work units unless there are too few of them for the threads (or they would
+  // leave threads idle for a good part of the last round) and the partial dQ buffers the
+  // (head, chunk) split needs stay moderate.
+  const int64_t most = thread_count(work, BH * nch);
+  const bool uneven = BH < most || (BH % most != 0 && BH < 4 * most);
+  const double partial_bytes = static_cast<double>(BH * nch) * static_cast<double>(Np * Dp) * sizeof(float);
+  const bool split = nch > 1 && uneven && partial_bytes <= kMaxPartialBytes;
   const int nt = thread_count(work, split ? BH * nch : BH);
 
   // Packs head bh into this thread's buffers.
@@ -609,7 +619,10 @@ bool backward_f32_impl(const OpCall& c) {
       typename V::R acc = V::zero();
       int64_t d = 0;
       for (; d + L <= D; d += L) acc = V::fma(V::load(x + d), V::load(y + d), acc);
-      if (d < D) acc = V::fma(V::load_n(x + d, static_cast<int>(D - d)), V::load_n(y + d, static_cast<int>(D - d)), acc);
+      if (d < D) {
+        const int n = static_cast<int>(D - d);
+        acc = V::fma(V::load_n(x + d, n), V::load_n(y + d, n), acc);
+      }
       di[i] = V::hsum(acc);
     }
     for (int64_t i = N; i < Np; ++i) {
