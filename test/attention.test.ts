@@ -1,0 +1,97 @@
+// Fused attention against the composite softmax(q kᵀ s) v, forward and backward, on odd shapes
+// and on the strided q/k/v views a qkv projection gives; float64 gradient checks; determinism.
+import { afterAll, describe, expect, it } from 'vitest';
+import * as R from '../lib/index.js';
+import { Tensor } from '../lib/index.js';
+import { expectClose, vals } from './helpers.js';
+
+const composite = (q: Tensor, k: Tensor, v: Tensor, s: number) => q.matmul(k, { transB: true }).mul(s).softmax(-1).matmul(v);
+
+/** Max |a - b| relative to max |b|. */
+function relErr(a: Tensor, b: Tensor): number {
+  const x = vals(a), y = vals(b);
+  let err = 0, scale = 0;
+  for (let i = 0; i < y.length; i++) {
+    err = Math.max(err, Math.abs(x[i] - y[i]));
+    scale = Math.max(scale, Math.abs(y[i]));
+  }
+  return err / (scale || 1);
+}
+
+describe('attention', () => {
+  afterAll(() => R.setNumThreads(0));
+  const shapes: [number, number, number, number, number][] = [
+    [1, 1, 1, 1, 16], [2, 3, 7, 11, 24], [1, 2, 257, 257, 64], [2, 1, 33, 65, 17], [1, 1, 5, 300, 128], [1, 2, 48, 48, 80],
+  ];
+  for (const [B, H, N, M, D] of shapes) {
+    it(`forward and backward match the composite: B${B} H${H} N${N} M${M} D${D}`, () => {
+      R.tidy(() => {
+        const g = new R.Generator(B * 1000 + N);
+        const mk = (n: number) => R.randn([B, H, n, D], { generator: g }).requiresGrad_();
+        const q = mk(N), k = mk(M), v = mk(M);
+        const s = 1 / Math.sqrt(D);
+        const dy = R.randn([B, H, N, D], { generator: g });
+        const fused = R.attention(q, k, v, s);
+        fused.backward(dy);
+        const [dq, dk, dv] = [q, k, v].map((t) => t.grad!.detach());
+        for (const t of [q, k, v]) t.grad = null;
+        const ref = composite(q, k, v, s);
+        ref.backward(dy);
+        expect(relErr(fused, ref)).toBeLessThan(5e-6);
+        expect(relErr(dq, q.grad!)).toBeLessThan(1e-5);
+        expect(relErr(dk, k.grad!)).toBeLessThan(1e-5);
+        expect(relErr(dv, v.grad!)).toBeLessThan(1e-5);
+        for (const t of [q, k, v]) t.grad = null;
+      });
+    });
+  }
+
+  it('reads q, k, v as strided views of a fused qkv buffer and returns a free-to-reshape output', () => {
+    R.tidy(() => {
+      const [B, N, H, D] = [2, 9, 3, 16];
+      const qkv = R.randn([B, N, 3, H, D], { generator: new R.Generator(5) }).permute(2, 0, 3, 1, 4);
+      const [q, k, v] = [0, 1, 2].map((i) => qkv.select(0, i));
+      expect(q.isContiguous()).toBe(false);
+      const out = R.attention(q, k, v);
+      expect(out.shape).toEqual([B, H, N, D]);
+      expect(out.transpose(1, 2).isContiguous()).toBe(true);
+      expectClose(out, vals(composite(q.contiguous(), k.contiguous(), v.contiguous(), 1 / Math.sqrt(D))), { rtol: 1e-5, atol: 1e-6 }, 'strided');
+    });
+  });
+
+  it('gradient check in float64', () => {
+    R.tidy(() => {
+      const g = new R.Generator(3);
+      const mk = (n: number) => R.randn([1, 2, n, 5], { generator: g, dtype: 'float64' }).requiresGrad_();
+      R.gradCheck((q, k, v) => R.attention(q, k, v, 0.7), [mk(4), mk(6), mk(6)]);
+    });
+  });
+
+  it('gives the same bits on 1 and 2 threads, forward and backward', () => {
+    R.tidy(() => {
+      const run = () => {
+        const g = new R.Generator(11);
+        const q = R.randn([1, 3, 130, 64], { generator: g }).requiresGrad_();
+        const k = R.randn([1, 3, 200, 64], { generator: g }).requiresGrad_();
+        const v = R.randn([1, 3, 200, 64], { generator: g }).requiresGrad_();
+        const o = R.attention(q, k, v);
+        o.backward(R.randn([1, 3, 130, 64], { generator: g }));
+        return [o, q.grad!, k.grad!, v.grad!].map((t) => Buffer.from((t.contiguous().dataSync() as Float32Array).buffer));
+      };
+      R.setNumThreads(1);
+      const one = run();
+      R.setNumThreads(2);
+      const two = run();
+      one.forEach((b, i) => expect(Buffer.compare(b, two[i])).toBe(0));
+    });
+  });
+
+  it('rejects mismatched shapes', () => {
+    R.tidy(() => {
+      const q = R.zeros([1, 2, 3, 4]);
+      expect(() => R.attention(q, R.zeros([1, 2, 3, 5]), R.zeros([1, 2, 3, 5]))).toThrow(/attention: argument 'key' has shape \[1, 2, 3, 5\]/);
+      expect(() => R.attention(q, q, R.zeros([1, 2, 4, 4]))).toThrow(/attention: argument 'value' has shape \[1, 2, 4, 4\] \(expected \[1, 2, 3, 4\], like 'key'\)/);
+      expect(() => R.attention(R.zeros([2, 3, 4]), q, q)).toThrow(/must be 4-D/);
+    });
+  });
+});
