@@ -7,7 +7,7 @@
 const core = ['dtype', 'error', 'storage', 'tensor', 'backend', 'ops', 'ops_index', 'ops_nn', 'ops_random', 'ops_util'];
 const cpu = [
   'threadpool', 'cpu_features', 'allocator', 'stream', 'backend', 'copy', 'elementwise', 'elementwise_avx2', 'elementwise_avx512',
-  'reduce', 'softmax', 'layernorm', 'attention', 'attention_avx2', 'attention_avx512', 'interpolate', 'index', 'sort', 'random', 'optim', 'matmul', 'gemm', 'gemm_generic', 'gemm_avx2', 'gemm_avx512',
+  'reduce', 'softmax', 'layernorm', 'attention', 'attention_avx2', 'attention_avx512', 'interpolate', 'index', 'sort', 'random', 'optim', 'matmul', 'gemm', 'gemm_generic', 'gemm_avx2', 'gemm_avx512', 'gemm_bf16', 'gemm_bf16_avx512',
 ];
 const napi = ['addon', 'convert', 'tensor_wrap', 'ops'];
 

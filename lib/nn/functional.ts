@@ -1,5 +1,5 @@
 // Functional forms of the fused network kernels (like torch.nn.functional), with autograd.
-import { record } from '../autograd/engine.js';
+import { isGradEnabled, record } from '../autograd/engine.js';
 import { native } from '../tensor/native.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
@@ -16,6 +16,19 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (bias !== null) tensorArg('linear', 'bias', bias);
   const out = wrap(native.matmul(x.handle('linear'), weight.handle('linear'), false, true, bias ? bias.handle('linear') : null));
   return record('linear', out, [x, weight, bias]);
+}
+
+/**
+ * bf16(x) Wᵀ + b with float32 accumulation: the bf16 inference mode of Linear layers. weight is
+ * bfloat16 [out, in]; x and the result are float32. Inference only (no gradient).
+ */
+export function linearBf16(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  tensorArg('linear_bf16', 'input', x);
+  tensorArg('linear_bf16', 'weight', weight);
+  if (isGradEnabled() && (x.requiresGrad || (bias !== null && bias.requiresGrad))) {
+    throw new Error('linear_bf16: the bfloat16 inference mode has no backward (run under noGrad(), or switch the model back with setInferenceDtype(\'float32\') to train)');
+  }
+  return wrap(native.linearBf16(x.handle('linear_bf16'), weight.handle('linear_bf16'), bias ? bias.handle('linear_bf16') : null));
 }
 
 /** LayerNorm over the last dim with optional affine weight and bias (biased variance). */

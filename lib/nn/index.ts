@@ -1,9 +1,9 @@
 export * as F from './functional.js';
-export { attention, interpolateBicubic, layerNorm, linear } from './functional.js';
+export { attention, interpolateBicubic, layerNorm, linear, linearBf16 } from './functional.js';
 export type { BicubicOptions } from './functional.js';
 export { Module } from './module.js';
 export type { LoadResult } from './module.js';
-export { DropPath, GELU, Identity, LayerNorm, LayerScale, Linear, Mlp, SwiGLUFFN } from './layers.js';
+export { DropPath, GELU, Identity, LayerNorm, LayerScale, Linear, Mlp, setInferenceDtype, SwiGLUFFN } from './layers.js';
 export type { LayerOptions } from './layers.js';
 export { Attention } from './attention.js';
 export { Block, PatchEmbed } from './block.js';

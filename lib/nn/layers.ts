@@ -2,9 +2,10 @@
 // Shapes: B batch, N tokens, D width.
 import { bernoulli, empty, full } from '../tensor/creation.js';
 import { Generator } from '../tensor/random.js';
-import { tidy } from '../tensor/scope.js';
+import { noGrad } from '../autograd/engine.js';
+import { keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import { layerNorm, linear } from './functional.js';
+import { layerNorm, linear, linearBf16 } from './functional.js';
 import { defaultLinearInit_ } from './init.js';
 import { Module } from './module.js';
 
@@ -17,6 +18,8 @@ export interface LayerOptions {
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
+  /** A bfloat16 copy of the weight while the bf16 inference mode is on (setInferenceDtype). */
+  private weightBf16: Tensor | null = null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: LayerOptions & { bias?: boolean } = {}) {
     super();
     const dtype = opts.dtype ?? 'float32';
@@ -25,8 +28,33 @@ export class Linear extends Module {
     defaultLinearInit_(this.weight, this.bias, opts);
   }
   forward(x: Tensor): Tensor {
+    if (this.weightBf16) return linearBf16(x, this.weightBf16, this.bias);
     return linear(x, this.weight, this.bias);
   }
+
+  /**
+   * 'bfloat16': products use a bfloat16 copy of the weight and bf16-rounded inputs with float32
+   * accumulation (inference only; the copy is taken now: call again after changing the weight).
+   * 'float32' (the default) drops the copy.
+   */
+  setInferenceDtype(dtype: 'float32' | 'bfloat16'): void {
+    this.weightBf16?.dispose();
+    this.weightBf16 = dtype === 'bfloat16' ? keep(noGrad(() => this.weight.to('bfloat16'))) : null;
+  }
+
+  override dispose(): void {
+    this.weightBf16?.dispose();
+    this.weightBf16 = null;
+    super.dispose();
+  }
+}
+
+/** Sets the inference dtype of every Linear layer in a model (see Linear.setInferenceDtype). */
+export function setInferenceDtype(model: Module, dtype: 'float32' | 'bfloat16'): void {
+  if (dtype !== 'float32' && dtype !== 'bfloat16') {
+    throw new TypeError(`setInferenceDtype: argument 'dtype' is ${JSON.stringify(dtype)} (expected 'float32' or 'bfloat16')`);
+  }
+  for (const [, m] of model.namedModules()) if (m instanceof Linear) m.setInferenceDtype(dtype);
 }
 
 export class LayerNorm extends Module {

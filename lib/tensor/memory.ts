@@ -41,6 +41,6 @@ export function opNames(): string[] {
   return native.opNames();
 }
 
-export function cpuInfo(): { hardwareThreads: number; sgemmKernel: string; features: Record<string, boolean> } {
+export function cpuInfo(): { hardwareThreads: number; sgemmKernel: string; bf16Native: boolean; features: Record<string, boolean> } {
   return native.cpuInfo();
 }

@@ -29,6 +29,8 @@ export interface NativeMemory {
 export interface NativeCpuInfo {
   hardwareThreads: number;
   sgemmKernel: string;
+  /** Whether bf16 GEMMs use AVX512-BF16 dot products (else an exact float32 emulation). */
+  bf16Native: boolean;
   features: Record<string, boolean>;
 }
 
@@ -73,6 +75,7 @@ export interface NativeBinding {
   argReduce(op: string, x: T, dim: number | null, keepdim: boolean): T;
   softmax(op: string, x: T, dim: number): T;
   matmul(a: T, b: T, transA: boolean, transB: boolean, bias?: T | null): T;
+  linearBf16(x: T, weight: T, bias: T | null): T;
 
   cat(xs: T[], dim: number): T;
   indexSelect(x: T, dim: number, index: T): T;

@@ -7,7 +7,7 @@ export const OPS = {
   binary: ['add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logical_and',
     'logical_or', 'where'],
   reduce: ['sum', 'mean', 'max', 'min', 'var', 'logsumexp', 'norm', 'argmax', 'argmin', 'softmax', 'log_softmax'],
-  linalg: ['matmul'],
+  linalg: ['matmul', 'linear_bf16'],
   index: ['cat', 'index_select', 'gather', 'scatter_add', 'index_add', 'masked_fill', 'masked_select', 'one_hot', 'topk'],
   nn: ['layer_norm', 'layer_norm_back', 'gelu_back', 'gelu_tanh_back', 'attention', 'attention_back', 'bicubic',
     'bicubic_back', 'adamw'],

@@ -69,6 +69,7 @@
   X(LOG_SOFTMAX, "log_softmax", softmax)       \
   /* linear algebra */                         \
   X(MATMUL, "matmul", matmul)                  \
+  X(LINEAR_BF16, "linear_bf16", matmul)        \
   /* shape and indexing */                     \
   X(CAT, "cat", index)                         \
   X(INDEX_SELECT, "index_select", index)       \

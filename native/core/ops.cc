@@ -326,4 +326,34 @@ Tensor matmul(const Tensor& a0, const Tensor& b0, bool trans_a, bool trans_b, co
   return out;
 }
 
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor* bias) {
+  const char* op = "linear_bf16";
+  check_supported(Op::LINEAR_BF16, x, "input");
+  check_dtype(op, weight, "weight", dtype_bit(DType::BF16));
+  check_same_device(op, x, "input", weight, "weight");
+  RADDINO_CHECK(x.ndim() >= 1, Range, op, ": argument 'input' is a scalar (expected [..., K])");
+  RADDINO_CHECK(weight.ndim() == 2, Range, op, ": argument 'weight' has shape ", shape_str(weight.shape()),
+                " (expected [N, K])");
+  const int64_t K = x.shape().back(), N = weight.shape()[0];
+  RADDINO_CHECK(weight.shape()[1] == K, Range, op, ": argument 'weight' ", shape_str(weight.shape()),
+                " does not match the input's last dimension ", K);
+  Tensor bc;
+  if (bias) {
+    check_dtype(op, *bias, "bias", dtype_bit(DType::F32));
+    RADDINO_CHECK(bias->ndim() == 1 && bias->shape()[0] == N, Range, op, ": argument 'bias' has shape ",
+                  shape_str(bias->shape()), " (expected [", N, "])");
+    bc = contiguous(*bias);
+  }
+  Tensor xc = reshape(x.strides().back() == 1 ? x : contiguous(x), {x.numel() / std::max<int64_t>(K, 1), K});
+  Tensor wc = contiguous(weight);
+  Shape os = x.shape();
+  os.back() = N;
+  Tensor out = Tensor::empty(os, DType::F32, x.device());
+  if (out.numel() == 0) return out;
+  OpCall call{Op::LINEAR_BF16, {&xc, &wc}, {&out}, {}};
+  if (bias) call.in.push_back(&bc);
+  run_kernel(call, x.dtype());
+  return out;
+}
+
 }  // namespace raddino::ops

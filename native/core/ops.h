@@ -45,6 +45,11 @@ Tensor softmax(Op op, const Tensor& x, int64_t dim);  // softmax / log_softmax
 // `bias` ([N], optional) is added to every row inside the GEMM (the Linear layer's epilogue).
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false, const Tensor* bias = nullptr);
 
+// y = bf16(x) Wᵀ + bias with float32 accumulation: x float32 [..., K] (last dim contiguous),
+// weight bfloat16 [N, K], bias float32 [N] (optional); y float32 [..., N]. The bf16 inference mode
+// of Linear layers (AVX512-BF16 dot products where the CPU has them).
+Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor* bias);
+
 // ---- shape and indexing ---------------------------------------------------------------------
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);

@@ -58,6 +58,7 @@ Backend make_cpu_backend() {
   for (Op op : {Op::ARGMAX, Op::ARGMIN}) set(op, argreduce_kernel, kNum | bit(DType::BOOL));
   for (Op op : {Op::SOFTMAX, Op::LOG_SOFTMAX}) set(op, softmax_kernel, kF);
   set(Op::MATMUL, matmul_kernel, kFloatMask);
+  set(Op::LINEAR_BF16, linear_bf16_kernel, bit(DType::F32));
   set(Op::CAT, copy_kernel, kAll);
   for (Op op : {Op::INDEX_SELECT, Op::GATHER, Op::MASKED_FILL, Op::MASKED_SELECT}) set(op, index_kernel, kAll);
   for (Op op : {Op::SCATTER_ADD, Op::INDEX_ADD}) set(op, index_kernel, kNum);

@@ -13,6 +13,7 @@ void reduce_kernel(const OpCall& c);    // SUM, MEAN, MAX, MIN, VAR, LOGSUMEXP, 
 void argreduce_kernel(const OpCall& c); // ARGMAX, ARGMIN
 void softmax_kernel(const OpCall& c);   // SOFTMAX, LOG_SOFTMAX
 void matmul_kernel(const OpCall& c);    // MATMUL
+void linear_bf16_kernel(const OpCall& c);  // LINEAR_BF16
 void index_kernel(const OpCall& c);     // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_*, ONE_HOT
 void topk_kernel(const OpCall& c);      // TOPK
 void random_kernel(const OpCall& c);

@@ -8,6 +8,7 @@
 
 #include "core/backend.h"
 #include "cpu/gemm.h"
+#include "cpu/gemm_bf16.h"
 #include "cpu/kernels.h"
 #include "cpu/threadpool.h"
 
@@ -80,6 +81,15 @@ void matmul_typed(const OpCall& c) {
 }
 
 }  // namespace
+
+// LINEAR_BF16: x [M, K] float32 (rows strided, unit column stride) times W [N, K] bfloat16.
+void linear_bf16_kernel(const OpCall& c) {
+  const Tensor& x = *c.in[0];
+  const Tensor& w = *c.in[1];
+  const int64_t M = x.shape()[0], K = x.shape()[1], N = w.shape()[0];
+  const float* bias = c.in.size() > 2 ? c.in[2]->data<float>() : nullptr;
+  sgemm_bf16w(M, N, K, x.data<float>(), x.strides()[0], 1, w.data<uint16_t>(), 1, K, c.out[0]->data<float>(), N, 0.0f, bias);
+}
 
 void matmul_kernel(const OpCall& c) {
   if (c.in[0]->dtype() == DType::F32) matmul_typed<float>(c);

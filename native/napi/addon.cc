@@ -9,6 +9,7 @@
 #include "cpu/allocator.h"
 #include "cpu/cpu_features.h"
 #include "cpu/gemm.h"
+#include "cpu/gemm_bf16.h"
 #include "cpu/kernels.h"
 #include "cpu/threadpool.h"
 #include "napi/convert.h"
@@ -146,6 +147,7 @@ Napi::Value CpuInfo(Info info) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("hardwareThreads", Napi::Number::New(env, cpu::hardware_threads()));
   o.Set("sgemmKernel", Napi::String::New(env, cpu::sgemm_kernel_name()));
+  o.Set("bf16Native", Napi::Boolean::New(env, cpu::sgemm_bf16w_native()));
   Napi::Object feats = Napi::Object::New(env);
   feats.Set("avx2", f.avx2);
   feats.Set("fma", f.fma);

@@ -186,6 +186,13 @@ Napi::Value Matmul(Info info) {
                                         opt_tensor_arg(info, 4, "matmul", "bias")));
   });
 }
+Napi::Value LinearBf16(Info info) {
+  return guarded(info, [&] {
+    const char* n = "linear_bf16";
+    return wrap(info.Env(), ops::linear_bf16(tensor_arg(info, 0, n, "input"), tensor_arg(info, 1, n, "weight"),
+                                             opt_tensor_arg(info, 2, n, "bias")));
+  });
+}
 Napi::Value Cat(Info info) {
   return guarded(info, [&] {
     return wrap(info.Env(), ops::cat(tensor_list_arg(info, 0, "cat", "tensors"), int_arg(info, 1, "cat", "dim")));
@@ -391,7 +398,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
       {"contiguous", Contiguous}, {"clone", Clone}, {"cast", Cast}, {"copyInto", CopyInto}, {"full", Full},
       {"empty", Empty}, {"arange", Arange}, {"linspace", Linspace}, {"unary", Unary}, {"clamp", Clamp},
       {"binary", Binary}, {"where", Where}, {"reduce", Reduce}, {"argReduce", ArgReduce}, {"softmax", Softmax},
-      {"matmul", Matmul}, {"cat", Cat}, {"indexSelect", IndexSelect}, {"gather", Gather}, {"scatterAdd", ScatterAdd},
+      {"matmul", Matmul}, {"linearBf16", LinearBf16}, {"cat", Cat}, {"indexSelect", IndexSelect}, {"gather", Gather}, {"scatterAdd", ScatterAdd},
       {"indexAdd", IndexAdd}, {"maskedFill", MaskedFill}, {"maskedSelect", MaskedSelect}, {"oneHot", OneHot},
       {"topk", Topk}, {"rand", Rand}, {"randn", Randn}, {"truncNormal", TruncNormal}, {"randint", Randint},
       {"randperm", Randperm}, {"bernoulli", Bernoulli}, {"layerNorm", LayerNorm},

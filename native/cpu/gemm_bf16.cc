@@ -1,0 +1,377 @@
+// Driver of the bfloat16-weight GEMM (gemm_bf16.h): argument handling, thread partitioning,
+// cache blocking and packing, plus the portable fallback and the pre-packed weights.
+//
+// Same scheme as the float32 driver (gemm.cc): each thread owns a rectangle of C (aligned to the
+// micro-tile) and runs
+//     for ic in rows, step mc:
+//       for pc in K, step kc:
+//         pack bf16(A(ic.., pc..)) -> Ap      (mc x kc, rounded to bfloat16 as it is packed)
+//         for jc in columns, step nc:
+//           pack B(pc.., jc..) -> Bp          (kc x nc; skipped for pre-packed weights)
+//           macro-kernel over the mr x nr tiles of the block
+// with its own thread_local packing buffers. Panels hold bfloat16 pairs of consecutive k (the
+// vdpbf16ps operand layout, see gemm_bf16_kernels.h); K blocks are balanced and even-sized (but
+// the last), and depend only on K, so every element of C is accumulated in the same order
+// whatever the thread count or grid: results are bitwise identical for any number of threads,
+// and the pre-packed variant gives the same bits as the plain one.
+// The first K block overwrites C (beta == 0) or adds to it (beta == 1) and adds the bias.
+//
+// Without AVX512-BF16 (or with RADDINO_ISA capping it) the portable path rounds A to bfloat16,
+// widens both operands to float32 and calls sgemm: the same products, summed in float32.
+#include "gemm_bf16.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "../core/dtype.h"
+#include "cpu_features.h"
+#include "gemm.h"
+#include "gemm_bf16_kernels.h"
+#include "threadpool.h"
+
+namespace raddino::cpu {
+
+namespace gemm_bf16_detail {
+
+void pack_a_any(int mr, int64_t m, int64_t k, const float* a, int64_t rsa, int64_t csa, uint32_t* dst) {
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t i0 = 0; i0 < m; i0 += mr, dst += kp * mr) {
+    const int mp = static_cast<int>(std::min<int64_t>(mr, m - i0));
+    for (int64_t q = 0; q < kp; ++q) {
+      uint32_t* d = dst + q * mr;
+      for (int i = 0; i < mp; ++i) {
+        const float* src = a + (i0 + i) * rsa + 2 * q * csa;
+        const uint32_t lo = f32_to_bf16(src[0]);
+        const uint32_t hi = 2 * q + 1 < k ? f32_to_bf16(src[csa]) : 0u;
+        d[i] = lo | hi << 16;
+      }
+      for (int i = mp; i < mr; ++i) d[i] = 0;
+    }
+  }
+}
+
+void pack_b_any(int nr, int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t csb, uint32_t* dst) {
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t j0 = 0; j0 < n; j0 += nr, dst += kp * nr) {
+    const int np = static_cast<int>(std::min<int64_t>(nr, n - j0));
+    for (int64_t q = 0; q < kp; ++q) {
+      uint32_t* d = dst + q * nr;
+      const uint16_t* src = b + 2 * q * rsb + j0 * csb;
+      const bool odd = 2 * q + 1 < k;
+      for (int j = 0; j < np; ++j) {
+        d[j] = static_cast<uint32_t>(src[j * csb]) | (odd ? static_cast<uint32_t>(src[j * csb + rsb]) << 16 : 0u);
+      }
+      for (int j = np; j < nr; ++j) d[j] = 0;
+    }
+  }
+}
+
+}  // namespace gemm_bf16_detail
+
+namespace {
+
+using gemm_bf16_detail::KernelSet;
+using gemm_bf16_detail::MacroArgs;
+
+// The AVX512-BF16 kernel set, or nullptr when the portable path is used.
+const KernelSet* native_set() {
+  static const KernelSet* set = []() -> const KernelSet* {
+#if defined(__x86_64__)
+    const CpuFeatures& f = cpu_features();
+    if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512bf16) {
+      return &gemm_bf16_detail::avx512bf16::kernels();
+    }
+#endif
+    return nullptr;
+  }();
+  return set;
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Splits `total` into the fewest blocks of at most `max_block` and returns the common block
+// size, rounded up to a multiple of `unit` (so blocks are balanced instead of max + remainder).
+int64_t balanced_block(int64_t total, int64_t max_block, int64_t unit) {
+  const int64_t blocks = ceil_div(total, max_block);
+  return std::max(unit, round_up(ceil_div(total, blocks), unit));
+}
+
+// The K block size: balanced, even (so that k pairs never straddle blocks), a function of K only.
+int64_t k_block(const KernelSet& ks, int64_t K) { return balanced_block(K, ks.kc, 2); }
+
+// A 64-byte aligned buffer that only grows; one per thread and role, reused by calls.
+class ScratchBuffer {
+ public:
+  ScratchBuffer() = default;
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  ~ScratchBuffer() { std::free(ptr_); }
+
+  void* get(size_t bytes) {
+    if (bytes > capacity_) {
+      std::free(ptr_);
+      ptr_ = nullptr;
+      capacity_ = 0;
+      const size_t rounded = (bytes + 63) / 64 * 64;
+      ptr_ = std::aligned_alloc(64, rounded);
+      if (ptr_ == nullptr) throw std::bad_alloc();
+      capacity_ = rounded;
+    }
+    return ptr_;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+thread_local ScratchBuffer t_packed_a;
+thread_local ScratchBuffer t_packed_b;
+
+struct Problem {
+  int64_t M, N, K;
+  const float* a;
+  int64_t rsa, csa;
+  const uint16_t* b;  // unpacked B, or nullptr when prepacked is set
+  int64_t rsb, csb;
+  const uint32_t* prepacked;  // the whole B in panel layout, K block after K block
+  float* c;
+  int64_t ldc;
+  bool accumulate;  // beta == 1
+  const float* bias;
+};
+
+void pack_a(const KernelSet& ks, int64_t m, int64_t k, const float* a, int64_t rsa, int64_t csa, uint32_t* dst) {
+  if (csa == 1 || rsa == 1) ks.pack_a(m, k, a, rsa, csa, dst);
+  else gemm_bf16_detail::pack_a_any(ks.mr, m, k, a, rsa, csa, dst);
+}
+
+void pack_b(const KernelSet& ks, int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t csb,
+            uint32_t* dst) {
+  if (rsb == 1 || csb == 1) ks.pack_b(k, n, b, rsb, csb, dst);
+  else gemm_bf16_detail::pack_b_any(ks.nr, k, n, b, rsb, csb, dst);
+}
+
+// Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread.
+void gemm_rect(const KernelSet& ks, const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  const int64_t rows = m1 - m0, cols = n1 - n0;
+  const int64_t kc = k_block(ks, p.K);
+  const int64_t mc = balanced_block(rows, ks.mc, ks.mr);
+  const int64_t nc = balanced_block(cols, ks.nc, ks.nr);
+  const int64_t kpc = kc / 2;  // pairs in a full K block
+  const int64_t n_panels = ceil_div(p.N, ks.nr);
+  uint32_t* ap = static_cast<uint32_t*>(t_packed_a.get(sizeof(uint32_t) * std::min(mc, round_up(rows, ks.mr)) * kpc));
+  uint32_t* bp = p.prepacked != nullptr
+                     ? nullptr
+                     : static_cast<uint32_t*>(t_packed_b.get(sizeof(uint32_t) * std::min(nc, round_up(cols, ks.nr)) * kpc));
+  for (int64_t ic = m0; ic < m1; ic += mc) {
+    const int64_t mb = std::min(mc, m1 - ic);
+    for (int64_t pc = 0; pc < p.K; pc += kc) {
+      const int64_t kb = std::min(kc, p.K - pc);
+      const int64_t kp = (kb + 1) / 2;
+      pack_a(ks, mb, kb, p.a + ic * p.rsa + pc * p.csa, p.rsa, p.csa, ap);
+      for (int64_t jc = n0; jc < n1; jc += nc) {
+        const int64_t nb = std::min(nc, n1 - jc);
+        const uint32_t* block;
+        if (p.prepacked != nullptr) {
+          // K block pc / kc of the packed weight, from panel jc / nr on.
+          block = p.prepacked + (pc / kc) * n_panels * ks.nr * kpc + jc * kp;
+        } else {
+          pack_b(ks, kb, nb, p.b + pc * p.rsb + jc * p.csb, p.rsb, p.csb, bp);
+          block = bp;
+        }
+        const bool first = pc == 0;
+        MacroArgs args{mb, nb, kp, ap, block, p.c + ic * p.ldc + jc, p.ldc, !first || p.accumulate,
+                       first && p.bias != nullptr ? p.bias + jc : nullptr};
+        ks.macro(args);
+      }
+    }
+  }
+}
+
+// Chooses a grid of tm x tn C rectangles, one per thread (tm * tn <= the useful thread count):
+// minimises the largest per-thread cost in cycles, i.e. padded vdpbf16ps (16 lanes x 2 products
+// each, about one per cycle) plus packing. A thread packs the A rows and B columns of its own
+// rectangle, so splitting N repeats the packing of A and splitting M repeats the packing of B
+// (unless B is pre-packed).
+struct Grid {
+  int tm = 1, tn = 1;
+};
+
+Grid choose_grid(const KernelSet& ks, int64_t M, int64_t N, int64_t K, bool prepacked, int max_threads) {
+  // Below this many multiply-adds per thread, waking another thread costs more than it saves.
+  constexpr double kMinWorkPerThread = 2 << 20;
+  // Cycles to pack one element of A (round + transpose) and of B (transpose), measured on Zen 4.
+  constexpr double kPackACost = 0.7, kPackBCost = 0.4;
+  const double work = static_cast<double>(M) * N * K;
+  const int nt = static_cast<int>(std::clamp<double>(work / kMinWorkPerThread, 1.0, max_threads));
+  const int64_t mp = ceil_div(M, ks.mr), np = ceil_div(N, ks.nr);
+  Grid best;
+  double best_cost = -1;
+  // Largest tm first, so that ties go to splitting M.
+  for (int tm = static_cast<int>(std::min<int64_t>(nt, mp)); tm >= 1; --tm) {
+    for (int tn = 1; tn <= std::min<int64_t>(nt / tm, np); ++tn) {
+      const double rows = static_cast<double>(ceil_div(mp, tm) * ks.mr);
+      const double cols = static_cast<double>(ceil_div(np, tn) * ks.nr);
+      const double a_packs = rows * K;
+      const double b_packs = prepacked ? 0.0 : cols * K * ceil_div(static_cast<int64_t>(rows), ks.mc);
+      const double cost = rows * cols * K / 32.0 + kPackACost * a_packs + kPackBCost * b_packs;
+      if (best_cost < 0 || cost < best_cost) {
+        best_cost = cost;
+        best = Grid{tm, tn};
+      }
+    }
+  }
+  return best;
+}
+
+// C = beta*C + bias on its own (K == 0, or the scaling step of a general beta).
+void scale_c(int64_t M, int64_t N, float* c, int64_t ldc, float beta, const float* bias) {
+  for (int64_t i = 0; i < M; ++i) {
+    float* ci = c + i * ldc;
+    for (int64_t j = 0; j < N; ++j) {
+      float v = beta == 0.0f ? 0.0f : beta * ci[j];
+      if (bias != nullptr) v += bias[j];
+      ci[j] = v;
+    }
+  }
+}
+
+// The native path on a prepared problem (M, N, K > 0, beta 0 or 1).
+void run_native(const KernelSet& ks, const Problem& p) {
+  // Inside a parallel region (a batch of products spread over threads) this product is serial.
+  const Grid grid = choose_grid(ks, p.M, p.N, p.K, p.prepacked != nullptr, in_parallel() ? 1 : num_threads());
+  const int64_t mp = ceil_div(p.M, ks.mr), np = ceil_div(p.N, ks.nr);
+  auto run = [&](int tid, int) {
+    const int64_t r = tid / grid.tn, s = tid % grid.tn;
+    const int64_t m0 = std::min(p.M, mp * r / grid.tm * ks.mr);
+    const int64_t m1 = std::min(p.M, mp * (r + 1) / grid.tm * ks.mr);
+    const int64_t n0 = std::min(p.N, np * s / grid.tn * ks.nr);
+    const int64_t n1 = std::min(p.N, np * (s + 1) / grid.tn * ks.nr);
+    if (m0 < m1 && n0 < n1) gemm_rect(ks, p, m0, m1, n0, n1);
+  };
+  const int nt = grid.tm * grid.tn;
+  if (nt == 1) run(0, 1);
+  else parallel_run(nt, run);
+}
+
+// bf16(A) as a row-major float32 M x K matrix (the portable path).
+std::vector<float> rounded_a(int64_t M, int64_t K, const float* a, int64_t rsa, int64_t csa) {
+  std::vector<float> out(static_cast<size_t>(M * K));
+  for (int64_t i = 0; i < M; ++i) {
+    float* o = out.data() + i * K;
+    const float* src = a + i * rsa;
+    if (csa == 1) {
+      for (int64_t k = 0; k < K; ++k) o[k] = bf16_to_f32(f32_to_bf16(src[k]));
+    } else {
+      for (int64_t k = 0; k < K; ++k) o[k] = bf16_to_f32(f32_to_bf16(src[k * csa]));
+    }
+  }
+  return out;
+}
+
+// Validates the arguments shared by both entry points; returns false when nothing is left to
+// compute (C has been updated already), else normalises beta to 0 or 1.
+bool prepare(int64_t M, int64_t N, int64_t K, float* c, int64_t ldc, float& beta, const float* bias) {
+  if (M <= 0 || N <= 0) return false;
+  if (K <= 0) {
+    scale_c(M, N, c, ldc, beta, bias);
+    return false;
+  }
+  if (beta != 0.0f && beta != 1.0f) {
+    scale_c(M, N, c, ldc, beta, nullptr);
+    beta = 1.0f;
+  }
+  return true;
+}
+
+}  // namespace
+
+// The pre-packed weight: on the native path, the whole B = W^T in panel layout, K block after
+// K block (each block ceil(N / nr) panels of kc/2 pairs, the last block possibly fewer pairs);
+// on the portable path, W widened to float32 [N x K].
+struct PackedBf16::Impl {
+  const KernelSet* ks = nullptr;
+  uint32_t* words = nullptr;  // native, 64-byte aligned
+  std::vector<float> wide;    // portable
+  ~Impl() { std::free(words); }
+};
+
+PackedBf16::PackedBf16() = default;
+PackedBf16::~PackedBf16() = default;
+
+bool sgemm_bf16w_native() { return native_set() != nullptr; }
+
+void sgemm_bf16w(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const uint16_t* b,
+                 int64_t rsb, int64_t csb, float* c, int64_t ldc, float beta, const float* bias) {
+  if (!prepare(M, N, K, c, ldc, beta, bias)) return;
+  if (const KernelSet* ks = native_set()) {
+    run_native(*ks, Problem{M, N, K, a, rsa, csa, b, rsb, csb, nullptr, c, ldc, beta == 1.0f, bias});
+    return;
+  }
+  // Portable: widen B keeping its orientation (W^T stays W^T, for sgemm's fast path).
+  const std::vector<float> ar = rounded_a(M, K, a, rsa, csa);
+  std::vector<float> bw(static_cast<size_t>(K * N));
+  const bool wt = rsb == 1 && csb != 1;
+  if (wt) {
+    for (int64_t j = 0; j < N; ++j) {
+      for (int64_t k = 0; k < K; ++k) bw[j * K + k] = bf16_to_f32(b[k + j * csb]);
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) {
+      for (int64_t j = 0; j < N; ++j) bw[k * N + j] = bf16_to_f32(b[k * rsb + j * csb]);
+    }
+  }
+  sgemm(M, N, K, ar.data(), K, 1, bw.data(), wt ? 1 : N, wt ? K : 1, c, ldc, beta, bias);
+}
+
+std::shared_ptr<PackedBf16> pack_bf16_weight(int64_t N, int64_t K, const uint16_t* w) {
+  auto packed = std::make_shared<PackedBf16>();
+  packed->n = std::max<int64_t>(N, 0);
+  packed->k = std::max<int64_t>(K, 0);
+  packed->impl = std::make_unique<PackedBf16::Impl>();
+  PackedBf16::Impl& impl = *packed->impl;
+  if (N <= 0 || K <= 0) return packed;
+  const KernelSet* ks = native_set();
+  impl.ks = ks;
+  if (ks == nullptr) {
+    impl.wide.resize(static_cast<size_t>(N * K));
+    parallel_for(N, 64, [&](int64_t j0, int64_t j1) {
+      for (int64_t i = j0 * K; i < j1 * K; ++i) impl.wide[i] = bf16_to_f32(w[i]);
+    });
+    return packed;
+  }
+  const int64_t kc = k_block(*ks, K), n_panels = ceil_div(N, ks->nr);
+  const int64_t block_words = n_panels * ks->nr * (kc / 2);
+  const int64_t blocks = ceil_div(K, kc);
+  const size_t bytes = sizeof(uint32_t) * static_cast<size_t>(block_words * blocks);
+  impl.words = static_cast<uint32_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+  if (impl.words == nullptr) throw std::bad_alloc();
+  // Panels are independent: pack groups of them in parallel, every K block.
+  parallel_for(n_panels, 8, [&](int64_t p0, int64_t p1) {
+    const int64_t j0 = p0 * ks->nr, j1 = std::min(N, p1 * ks->nr);
+    for (int64_t bi = 0; bi < blocks; ++bi) {
+      const int64_t pc = bi * kc, kb = std::min(kc, K - pc);
+      ks->pack_b(kb, j1 - j0, w + j0 * K + pc, 1, K, impl.words + bi * block_words + j0 * ((kb + 1) / 2));
+    }
+  });
+  return packed;
+}
+
+void sgemm_bf16w_packed(int64_t M, const float* a, int64_t rsa, const PackedBf16& w, float* c, int64_t ldc,
+                        float beta, const float* bias) {
+  const int64_t N = w.n, K = w.k;
+  if (!prepare(M, N, K, c, ldc, beta, bias)) return;
+  const PackedBf16::Impl& impl = *w.impl;
+  if (impl.ks != nullptr) {
+    run_native(*impl.ks, Problem{M, N, K, a, rsa, 1, nullptr, 0, 0, impl.words, c, ldc, beta == 1.0f, bias});
+    return;
+  }
+  const std::vector<float> ar = rounded_a(M, K, a, rsa, 1);
+  sgemm(M, N, K, ar.data(), K, 1, impl.wide.data(), 1, K, c, ldc, beta, bias);
+}
+
+}  // namespace raddino::cpu
