@@ -1,6 +1,7 @@
 // Median timing of a synchronous function with tinybench (warm-up, then samples for a time budget).
 import { Bench } from 'tinybench';
 
+/** Median ms of fn after two warm-up calls, sampling for timeMs and at least minIterations times. */
 export async function medianMs(fn: () => void, timeMs = 1500, minIterations = 5): Promise<number> {
   const bench = new Bench({ time: timeMs, iterations: minIterations, warmupTime: 200, warmupIterations: 2, throws: true });
   bench.add('task', fn);
