@@ -23,6 +23,8 @@ interface Workload {
   img: number;
   batch: number;
   train: boolean;
+  /** Inference in the bf16 mode (bf16 weights and GEMM inputs, float32 accumulation). */
+  bf16?: boolean;
   /** GFLOP per image (forward; x3 for a training step), from the model's matmuls. */
   gflop: number;
 }
@@ -41,7 +43,20 @@ const WORKLOADS: Workload[] = [
   { name: 'ViT-B/14 infer 224 batch 8', arch: 'base', img: 224, batch: 8, train: false, gflop: vitGflop(768, 12, 224) },
   { name: 'ViT-B/14 infer 518 batch 1', arch: 'base', img: 518, batch: 1, train: false, gflop: vitGflop(768, 12, 518) },
   { name: 'ViT-S/14 train step 224 batch 8', arch: 'small', img: 224, batch: 8, train: true, gflop: 3 * vitGflop(384, 12, 224) },
+  { name: 'ViT-B/14 bf16 infer 224 batch 1', arch: 'base', img: 224, batch: 1, train: false, bf16: true, gflop: vitGflop(768, 12, 224) },
+  { name: 'ViT-B/14 bf16 infer 224 batch 8', arch: 'base', img: 224, batch: 8, train: false, bf16: true, gflop: vitGflop(768, 12, 224) },
+  { name: 'ViT-B/14 bf16 infer 518 batch 1', arch: 'base', img: 518, batch: 1, train: false, bf16: true, gflop: vitGflop(768, 12, 518) },
 ];
+
+const cosine = (a: Float32Array, b: Float32Array) => {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+};
 
 function torchAvailable(): boolean {
   try {
@@ -97,13 +112,21 @@ async function ortTime(ort: Ort, w: Workload, threads: number): Promise<number |
   return times.sort((a, b) => a - b)[3];
 }
 
-async function ourTime(w: Workload, quick: boolean): Promise<number> {
+/** Median ms of our run of the workload, and for bf16 the cosine similarity of the cls tokens to float32. */
+async function ourTime(w: Workload, quick: boolean): Promise<{ ms: number; cosine?: number }> {
   const model = w.arch === 'base' ? R.vitBase({ imgSize: w.img }) : R.vitSmall({ imgSize: w.img });
   const x = R.randn([w.batch, 3, w.img, w.img]);
   try {
     if (!w.train) {
       model.eval();
-      return await medianMs(() => R.noGrad(() => R.tidy(() => { model.forward(x).dataSync(); })), quick ? 1000 : 6000, quick ? 3 : 7);
+      const run = () => R.noGrad(() => R.tidy(() => model.forward(x).dataSync() as Float32Array));
+      let cos: number | undefined;
+      if (w.bf16) {
+        const f32 = run();
+        R.setInferenceDtype(model, 'bfloat16');
+        cos = cosine(f32, run());
+      }
+      return { ms: await medianMs(() => { run(); }, quick ? 1000 : 6000, quick ? 3 : 7), cosine: cos };
     }
     model.train();
     const opt = new R.AdamW(model.parameters(), { lr: 1e-4, weightDecay: 0.04 });
@@ -113,7 +136,7 @@ async function ourTime(w: Workload, quick: boolean): Promise<number> {
       opt.step();
     }, quick ? 1000 : 6000, quick ? 3 : 7);
     opt.dispose();
-    return ms;
+    return { ms };
   } finally {
     x.dispose();
     model.dispose();
@@ -130,14 +153,16 @@ export async function benchVit(opts: { threads: number[]; json: boolean; quick: 
     R.setNumThreads(threads);
     const peak = peaks.get(threads);
     for (const w of WORKLOADS) {
-      const ms = await ourTime(w, opts.quick);
-      const torchMs = haveTorch ? torchTime(w, threads) : undefined;
+      const { ms, cosine: cos } = await ourTime(w, opts.quick);
+      // bf16 rows compare with the yardsticks' float32 runs of the same workload
+      const torchMs = haveTorch && !w.bf16 ? torchTime(w, threads) : undefined;
       const ortMs = ort && !w.train ? await ortTime(ort, w, threads) : undefined;
       const gflops = (w.gflop * w.batch) / (ms / 1000);
       rows.push({
         suite: 'vit', name: w.name, threads, median_ms: ms, img_per_s: w.batch / (ms / 1000), gflops,
-        pct_peak: peak ? (100 * gflops) / peak : undefined, torch_ms: torchMs, ort_ms: ortMs,
-        vs_torch: torchMs ? torchMs / ms : undefined, vs_ort: ortMs ? ortMs / ms : undefined,
+        // bf16 rows against the bf16 dot-product peak (twice the float32 FMA peak on AVX512-BF16)
+        pct_peak: peak ? (100 * gflops) / (w.bf16 && R.cpuInfo().bf16Native ? 2 * peak : peak) : undefined, torch_ms: torchMs, ort_ms: ortMs,
+        vs_torch: torchMs ? torchMs / ms : undefined, vs_ort: ortMs ? ortMs / ms : undefined, cls_cosine_vs_f32: cos,
       });
     }
   }
@@ -153,7 +178,9 @@ export async function benchVit(opts: { threads: number[]; json: boolean; quick: 
     ['vs PyTorch', (r) => fmt(r.vs_torch as number, 2)],
     ['ORT ms', (r) => fmt(r.ort_ms as number, 0)],
     ['vs ORT', (r) => fmt(r.vs_ort as number, 2)],
+    ['cos vs f32', (r) => (r.cls_cosine_vs_f32 === undefined ? '' : (r.cls_cosine_vs_f32 as number).toFixed(5))],
   ], opts.json);
+  if (!opts.json) console.log(`bf16 GEMM: ${R.cpuInfo().bf16Native ? 'AVX512-BF16' : 'emulated in float32 (no AVX512-BF16)'}; bf16 rows compare with the yardsticks' float32 runs`);
   if (!opts.json && (!haveTorch || !ort)) {
     console.log(`yardsticks: ${haveTorch ? '' : 'PyTorch (apt-get install python3-torch) '}${ort ? '' : 'onnxruntime-node (npm install --no-save --onnxruntime-node-install=skip onnxruntime-node)'} not installed`);
   }

@@ -59,6 +59,25 @@ describe('attention', () => {
     });
   });
 
+  it('attentionQkv equals attention on the q, k, v views, forward and backward', () => {
+    R.tidy(() => {
+      const [B, N, H, D] = [2, 13, 3, 8];
+      const qkv = R.randn([B, N, 3 * H * D], { generator: new R.Generator(8) }).requiresGrad_();
+      const g = R.randn([B, N, H * D], { generator: new R.Generator(9) });
+      R.attentionQkv(qkv, H).backward(g);
+      const fused = qkv.grad!.detach();
+      qkv.grad = null;
+      const q5 = qkv.reshape(B, N, 3, H, D).permute(2, 0, 3, 1, 4);
+      const ref = R.attention(q5.select(0, 0), q5.select(0, 1), q5.select(0, 2)).transpose(1, 2).reshape(B, N, H * D);
+      ref.backward(g);
+      expect(relErr(R.attentionQkv(qkv, H), ref)).toBeLessThan(1e-6);
+      expect(relErr(fused, qkv.grad!)).toBeLessThan(1e-6);
+      qkv.grad = null;
+      const x64 = R.randn([1, 4, 3 * 2 * 3], { generator: new R.Generator(10), dtype: 'float64' }).requiresGrad_();
+      R.gradCheck((t) => R.attentionQkv(t, 2), [x64]);
+    });
+  });
+
   it('gradient check in float64', () => {
     R.tidy(() => {
       const g = new R.Generator(3);

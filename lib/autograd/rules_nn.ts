@@ -1,6 +1,7 @@
 // Gradient rules of the fused network kernels; each calls the backward kernel that sits next to
 // its forward in the native op table.
 import { native } from '../tensor/native.js';
+import { cat } from '../tensor/indexing.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
 import { registerGradient } from './engine.js';
 
@@ -37,6 +38,22 @@ registerGradient('attention', {
     const h = (t: Tensor) => t.handle('attention backward');
     const [dq, dk, dv] = native.attentionBackward(h(q), h(k), h(v), h(o), h(lse), h(g), ctx.attrs.scale as number);
     return [wrap(dq), wrap(dk), wrap(dv)];
+  },
+});
+
+registerGradient('attention_qkv', {
+  save: (ins, out, attrs) => [ins[0], out, attrs.lse as Tensor],
+  backward: (ctx, g) => {
+    const [qkv, out, lse] = ctx.saved;
+    const [B, N, C3] = qkv.shape;
+    const H = ctx.attrs.heads as number, hd = C3 / 3 / H;
+    const q5 = qkv.reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4);
+    const h = (t: Tensor) => t.handle('attention backward');
+    const o = out.reshape(B, N, H, hd).transpose(1, 2), dout = g.reshape(B, N, H, hd).transpose(1, 2);
+    const [dq, dk, dv] = native.attentionBackward(h(q5.select(0, 0)), h(q5.select(0, 1)), h(q5.select(0, 2)), h(o), h(lse), h(dout),
+      ctx.attrs.scale as number).map((d) => wrap(d));
+    // [B, H, N, hd] x 3 -> [B, N, 3, H, hd]: one copy into the fused layout
+    return [cat([dq, dk, dv].map((d) => d.transpose(1, 2).unsqueeze(2)), 2).reshape(B, N, C3)];
   },
 });
 

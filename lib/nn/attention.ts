@@ -2,7 +2,7 @@
 // Shapes: B batch, N tokens, C = H * hd width, H heads, hd head dim.
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
-import { attention } from './functional.js';
+import { attentionQkv } from './functional.js';
 import { LayerOptions, Linear } from './layers.js';
 import { Module } from './module.js';
 
@@ -19,13 +19,7 @@ export class Attention extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return tidy(() => {
-      const [B, N, C] = x.shape;
-      const H = this.numHeads;
-      // (B, N, 3C) -> (3, B, H, N, hd): q, k and v are strided views of the qkv output
-      const qkv = this.qkv.forward(x).reshape(B, N, 3, H, C / H).permute(2, 0, 3, 1, 4);
-      const o = attention(qkv.select(0, 0), qkv.select(0, 1), qkv.select(0, 2), this.scale);  // (B, H, N, hd)
-      return this.proj.forward(o.transpose(1, 2).reshape(B, N, C));
-    });
+    // (B, N, C) -> qkv (B, N, 3C) -> fused attention on strided q, k, v views -> (B, N, C)
+    return tidy(() => this.proj.forward(attentionQkv(this.qkv.forward(x), this.numHeads, this.scale)));
   }
 }

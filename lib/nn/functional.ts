@@ -67,6 +67,37 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
   }
 }
 
+/**
+ * Multi-head self-attention on a fused qkv projection: qkv [B, N, 3 H hd] -> [B, N, H hd].
+ * q, k and v are read in place as strided views; the backward writes dq, dk and dv straight into
+ * one [B, N, 3 H hd] gradient (one copy, instead of three zero-filled slices added together).
+ */
+export function attentionQkv(qkv: Tensor, numHeads: number, scale?: number): Tensor {
+  tensorArg('attention', 'qkv', qkv);
+  const [B, N, C3] = qkv.shape;
+  if (qkv.ndim !== 3 || C3 % (3 * numHeads) !== 0) {
+    throw new RangeError(`attention: argument 'qkv' has shape [${qkv.shape.join(', ')}] (expected [B, N, 3 * ${numHeads} * headDim])`);
+  }
+  const hd = C3 / 3 / numHeads;
+  const s = scale ?? 1 / Math.sqrt(hd);
+  const q5 = native.permute(native.reshape(qkv.handle('attention'), [B, N, 3, numHeads, hd]), [2, 0, 3, 1, 4]);
+  const [q, k, v] = [0, 1, 2].map((i) => native.select(q5, 0, i));
+  q5.dispose();
+  try {
+    const [o, lse] = native.attention(q, k, v, s);
+    const out = wrap(native.reshape(native.transpose(o, 1, 2), [B, N, C3 / 3]));
+    o.dispose();
+    const l = keep(wrap(lse));
+    try {
+      return record('attention_qkv', out, [qkv], { scale: s, lse: l, heads: numHeads });
+    } finally {
+      l.dispose();
+    }
+  } finally {
+    for (const h of [q, k, v]) h.dispose();
+  }
+}
+
 export interface BicubicOptions {
   /** Output size [H, W] (then the source step is in / out). */
   size?: [number, number];
