@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as R from '../lib/index.js';
-import { DType, Tensor } from '../lib/index.js';
+import { DType } from '../lib/index.js';
 import { native } from '../lib/tensor/native.js';
 import { wrap } from '../lib/tensor/tensor.js';
 import { make, numel, prng, vals } from './helpers.js';

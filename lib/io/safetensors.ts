@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DType, fromTypedArray, ITEM_SIZE, Tensor } from '../tensor/index.js';
+import { fromTypedArray, ITEM_SIZE, Tensor } from '../tensor/index.js';
 import { FROM_DTYPE, LONE_SURROGATE, RANK, SAFETENSORS_MAX_HEADER_BYTES, describe, headerLength, isObject, parseHeader, quote } from './safetensors_format.js';
 import type { Entry, Header, LoadOptions, ParseOptions, SafetensorsData, TensorDict } from './safetensors_format.js';
 
