@@ -42,8 +42,10 @@ const image = (B: number, h: number, w: number, seed: number) => R.tensor(lcg(B 
 const mask = (B: number, n: number, seed: number) => R.tensor(lcg(B * n, seed), [B, n]).gt(0.2);
 
 function model(name: string): DinoVisionTransformer {
+  const aa = name === 'mlp_reg_aa';
   const m = new DinoVisionTransformer({
-    ...config, numRegisterTokens: name === 'mlp_reg' ? 4 : 0, ffnLayer: name === 'swiglu' ? 'swiglufused' : 'mlp',
+    ...config, numRegisterTokens: name.startsWith('mlp_reg') ? 4 : 0, ffnLayer: name === 'swiglu' ? 'swiglufused' : 'mlp',
+    interpolateAntialias: aa, interpolateOffset: aa ? 0 : 0.1,
   });
   const file = name === 'swiglu' ? 'weights_swiglu.safetensors' : 'weights_mlp.safetensors';
   const { tensors } = loadSafetensorsSync(join(DIR, file));
@@ -58,7 +60,7 @@ function model(name: string): DinoVisionTransformer {
 
 describe('DINOv2 ViT parity with PyTorch', () => {
   const expected = loadSafetensorsSync(join(DIR, 'expected.safetensors')).tensors;
-  const models = new Map(['mlp', 'mlp_reg', 'swiglu'].map((n) => [n, model(n)]));
+  const models = new Map(['mlp', 'mlp_reg', 'swiglu', 'mlp_reg_aa'].map((n) => [n, model(n)]));
 
   for (const c of cases.filter((c: { kind: string }) => c.kind === 'features')) {
     it(`forwardFeatures ${c.model} ${c.B}x3x${c.h}x${c.w}${c.maskSeed ? ' masked' : ''}`, () => {

@@ -4,7 +4,9 @@ Run with Debian's PyTorch 1.13 (apt-get install python3-torch):
     /usr/bin/python3 test/scripts/vit_reference.py
 It writes test/fixtures/vit/:
   weights_mlp.safetensors     D 192, depth 3, heads 3, MLP FFN, 4 register tokens (the no-register
-                              variant ignores register_tokens); float16 values, dinov2 names
+                              variant ignores register_tokens; "mlp_reg_aa" resizes the position
+                              embedding like the register hub models: by size, antialiased);
+                              float16 values, dinov2 names
   weights_swiglu.safetensors  the same with the fused SwiGLU FFN, no registers
   expected.safetensors        float32 outputs of every case
   cases.json                  the cases, and per-parameter gradient summaries
@@ -116,10 +118,10 @@ def save_safetensors(path, tensors, dtype="F32"):
 
 
 class Ref(torch.nn.Module):
-    def __init__(self, w, ffn, registers):
+    def __init__(self, w, ffn, registers, antialias=False):
         super().__init__()
         self.p = torch.nn.ParameterDict({k.replace(".", "__"): torch.nn.Parameter(v.clone()) for k, v in w.items()})
-        self.ffn, self.R = ffn, registers
+        self.ffn, self.R, self.antialias = ffn, registers, antialias
 
     def g(self, name):
         return self.p[name.replace(".", "__")]
@@ -132,8 +134,11 @@ class Ref(torch.nn.Module):
         cls, grid = pos[:, 0], pos[:, 1:]
         h0, w0 = h // P, w // P
         M = int(math.sqrt(N))
-        grid = F.interpolate(grid.reshape(1, M, M, D).permute(0, 3, 1, 2), mode="bicubic",
-                             scale_factor=((h0 + 0.1) / M, (w0 + 0.1) / M))
+        grid = grid.reshape(1, M, M, D).permute(0, 3, 1, 2)
+        if self.antialias:  # the register hub models: offset 0, resize by size, antialiased
+            grid = F.interpolate(grid, mode="bicubic", size=(h0, w0), antialias=True)
+        else:
+            grid = F.interpolate(grid, mode="bicubic", scale_factor=((h0 + 0.1) / M, (w0 + 0.1) / M))
         assert grid.shape[-2:] == (h0, w0)
         return torch.cat((cls.unsqueeze(0), grid.permute(0, 2, 3, 1).reshape(1, -1, D)), dim=1)
 
@@ -225,12 +230,13 @@ def main():
         "mlp": Ref({k: v for k, v in weights["mlp"].items() if k != "register_tokens"}, "mlp", 0),
         "mlp_reg": Ref(weights["mlp"], "mlp", 4),
         "swiglu": Ref(weights["swiglu"], "swiglu", 0),
+        "mlp_reg_aa": Ref(weights["mlp"], "mlp", 4, antialias=True),
     }
     expected, cases = {}, []
     features = [
         ("mlp", 2, 56, 56, False), ("mlp", 2, 70, 98, False), ("mlp", 1, 42, 42, False), ("mlp", 2, 56, 56, True),
         ("mlp_reg", 2, 56, 56, False), ("mlp_reg", 2, 70, 98, True), ("swiglu", 2, 56, 56, False),
-        ("swiglu", 1, 42, 70, True),
+        ("swiglu", 1, 42, 70, True), ("mlp_reg_aa", 2, 70, 98, False), ("mlp_reg_aa", 1, 42, 28, True),
     ]
     for ci, (name, B, h, w, masked) in enumerate(features):
         x = image(B, h, w, 100 + ci)
