@@ -76,6 +76,25 @@ describe('layerNorm', () => {
   });
 });
 
+describe('softmax backward', () => {
+  it('the fused kernels equal the composite formulas along every dim', () => {
+    R.tidy(() => {
+      const x = R.randn([5, 7, 11], { generator: new R.Generator(1), dtype: 'float64' });
+      const g = R.randn([5, 7, 11], { generator: new R.Generator(2), dtype: 'float64' });
+      for (let dim = 0; dim < 3; dim++) {
+        const y = x.softmax(dim), ly = x.logSoftmax(dim);
+        const ref = y.mul(g.sub(g.mul(y).sum(dim, true)));
+        const lref = g.sub(ly.exp().mul(g.sum(dim, true)));
+        for (const [r, log] of [[ref, false], [lref, true]] as const) {
+          const xx = x.detach().requiresGrad_();
+          (log ? xx.logSoftmax(dim) : xx.softmax(dim)).backward(g);
+          expectClose(xx.grad!, vals(r), { rtol: 1e-12, atol: 1e-14 }, `${log ? 'log_' : ''}softmax dim ${dim}`);
+        }
+      }
+    });
+  });
+});
+
 describe('gelu backward', () => {
   it('the vectorised float32 kernel equals the float64 one (std::erfc based, itself gradient-checked), both forms', () => {
     R.tidy(() => {

@@ -1,7 +1,8 @@
 // Gradient rules of the element-wise ops, reductions, softmax and matmul. Each rule runs with
 // grad mode off inside a tidy scope (engine.ts): temporaries are freed, returned tensors kept.
 import * as M from '../tensor/math.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { native } from '../tensor/native.js';
+import { Tensor, wrap } from '../tensor/tensor.js';
 import { GradContext, registerGradient } from './engine.js';
 
 const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((s, i) => s === b[i]);
@@ -184,22 +185,16 @@ registerGradient('norm', {
     return [M.where(yk.eq(0), 0, dir.mul(scale))];
   },
 });
-registerGradient('softmax', {
-  save: (_ins, out) => [out],
-  backward: (ctx, g) => {
-    const [y] = ctx.saved;
-    const dim = ctx.attrs.dim as number;
-    return [y.mul(g.sub(g.mul(y).sum(dim, true)))];
-  },
-});
-registerGradient('log_softmax', {
-  save: (_ins, out) => [out],
-  backward: (ctx, g) => {
-    const [y] = ctx.saved;
-    const dim = ctx.attrs.dim as number;
-    return [g.sub(y.exp().mul(g.sum(dim, true)))];
-  },
-});
+// softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g) (fused native kernels)
+for (const [op, log] of [['softmax', false], ['log_softmax', true]] as const) {
+  registerGradient(op, {
+    save: (_ins, out) => [out],
+    backward: (ctx, g) => {
+      const [y] = ctx.saved;
+      return [wrap(native.softmaxBackward(y.handle(`${op} backward`), g.handle(`${op} backward`), ctx.attrs.dim as number, log))];
+    },
+  });
+}
 
 // ---- matmul ---------------------------------------------------------------------------------
 // With A' = op(a), B' = op(b) (the requested transposes) and 1-D operands promoted as in the

@@ -1,7 +1,7 @@
 export * as F from './functional.js';
 export { attention, attentionQkv, interpolateBicubic, layerNorm, linear, linearBf16 } from './functional.js';
 export type { BicubicOptions } from './functional.js';
-export { Module } from './module.js';
+export { Module, Parameter } from './module.js';
 export type { LoadResult } from './module.js';
 export { DropPath, GELU, Identity, LayerNorm, LayerScale, Linear, Mlp, setInferenceDtype, SwiGLUFFN } from './layers.js';
 export type { LayerOptions } from './layers.js';

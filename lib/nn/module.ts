@@ -3,6 +3,14 @@ import { noGrad } from '../autograd/engine.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 
+/**
+ * A trainable tensor: a leaf view of `data` with requiresGrad, not tracked by tidy() scopes (like
+ * torch.nn.Parameter). Modules register theirs with `param()`.
+ */
+export function Parameter(data: Tensor): Tensor {
+  return keep(data.detach()).requiresGrad_();
+}
+
 export interface LoadResult {
   missingKeys: string[];
   unexpectedKeys: string[];

@@ -90,6 +90,7 @@ export interface NativeBinding {
   layerNorm(x: T, weight: T | null, bias: T | null, eps: number): [T, T, T];
   layerNormBackward(dy: T, x: T, mean: T, rstd: T, weight: T | null, hasBias: boolean): [T, T | null, T | null];
   geluBackward(dy: T, x: T, tanh: boolean): T;
+  softmaxBackward(y: T, dy: T, dim: number, log: boolean): T;
   attention(q: T, k: T, v: T, scale: number): [T, T];
   attentionBackward(q: T, k: T, v: T, out: T, lse: T, dout: T, scale: number): [T, T, T];
   bicubic(x: T, outH: number, outW: number, stepH: number, stepW: number, antialias: boolean): T;

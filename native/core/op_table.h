@@ -84,6 +84,8 @@
   X(LAYER_NORM, "layer_norm", nn)              \
   X(LAYER_NORM_BACK, "layer_norm_back", nn)    \
   X(GELU_BACK, "gelu_back", nn)                \
+  X(SOFTMAX_BACK, "softmax_back", nn)          \
+  X(LOG_SOFTMAX_BACK, "log_softmax_back", nn)  \
   X(GELU_TANH_BACK, "gelu_tanh_back", nn)      \
   X(ATTENTION, "attention", nn)                \
   X(ATTENTION_BACK, "attention_back", nn)      \

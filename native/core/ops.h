@@ -76,6 +76,9 @@ struct LayerNormGrads {
 };
 LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                    const Tensor* weight, bool has_bias);
+// The backward of softmax / log_softmax along dim from the forward's output y:
+// softmax: dx = y (dy - sum(dy y)); log_softmax: dx = dy - exp(y) sum(dy).
+Tensor softmax_backward(Op op, const Tensor& y, const Tensor& dy, int64_t dim);
 // dx = dy * GELU'(x), exact (erf) form or tanh form.
 Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form);
 

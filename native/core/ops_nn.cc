@@ -79,6 +79,25 @@ LayerNormGrads layer_norm_backward(const Tensor& dy, const Tensor& x, const Tens
   return g;
 }
 
+Tensor softmax_backward(Op op, const Tensor& y, const Tensor& dy, int64_t dim) {
+  const char* name = op_name(op);
+  RADDINO_CHECK(op == Op::SOFTMAX_BACK || op == Op::LOG_SOFTMAX_BACK, Value, name, ": not a softmax backward");
+  check_supported(op, y, "output");
+  check_same_dtype(name, y, "output", dy, "grad_output");
+  check_same_device(name, y, "output", dy, "grad_output");
+  RADDINO_CHECK(dy.shape() == y.shape(), Range, name, ": argument 'grad_output' has shape ", shape_str(dy.shape()),
+                " (expected ", shape_str(y.shape()), ")");
+  int d = normalize_axis(dim, y.ndim(), name, "dim");
+  Tensor out = Tensor::empty(y.shape(), y.dtype(), y.device());
+  if (out.numel() == 0) return out;
+  Tensor yc = contiguous(y.ndim() == 0 ? reshape(y, {1}) : y), gc = contiguous(dy.ndim() == 0 ? reshape(dy, {1}) : dy);
+  Tensor o = y.ndim() == 0 ? reshape(out, {1}) : out;
+  OpCall call{op, {&yc, &gc}, {&o}, {}};
+  call.p.dim = d;
+  run_kernel(call, y.dtype());
+  return out;
+}
+
 Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form) {
   Op op = tanh_form ? Op::GELU_TANH_BACK : Op::GELU_BACK;
   check_supported(op, x, "input");

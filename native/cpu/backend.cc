@@ -57,6 +57,7 @@ Backend make_cpu_backend() {
   for (Op op : {Op::MEAN, Op::VAR, Op::LOGSUMEXP, Op::NORM}) set(op, reduce_kernel, kF);
   for (Op op : {Op::ARGMAX, Op::ARGMIN}) set(op, argreduce_kernel, kNum | bit(DType::BOOL));
   for (Op op : {Op::SOFTMAX, Op::LOG_SOFTMAX}) set(op, softmax_kernel, kF);
+  for (Op op : {Op::SOFTMAX_BACK, Op::LOG_SOFTMAX_BACK}) set(op, softmax_backward_kernel, kF);
   set(Op::MATMUL, matmul_kernel, kFloatMask);
   set(Op::LINEAR_BF16, linear_bf16_kernel, bit(DType::F32));
   set(Op::CAT, copy_kernel, kAll);

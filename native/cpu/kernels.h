@@ -12,6 +12,7 @@ void where_kernel(const OpCall& c);     // WHERE
 void reduce_kernel(const OpCall& c);    // SUM, MEAN, MAX, MIN, VAR, LOGSUMEXP, NORM
 void argreduce_kernel(const OpCall& c); // ARGMAX, ARGMIN
 void softmax_kernel(const OpCall& c);   // SOFTMAX, LOG_SOFTMAX
+void softmax_backward_kernel(const OpCall& c);  // SOFTMAX_BACK, LOG_SOFTMAX_BACK
 void matmul_kernel(const OpCall& c);    // MATMUL
 void linear_bf16_kernel(const OpCall& c);  // LINEAR_BF16
 void index_kernel(const OpCall& c);     // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_*, ONE_HOT

@@ -79,7 +79,50 @@ void softmax_typed(const OpCall& c) {
   });
 }
 
+// Backward over contiguous y, dy, dx viewed as (outer, n, inner): per (outer, inner) vector,
+// dx = y (dy - <dy, y>) (softmax) or dx = dy - exp(y) sum(dy) (log_softmax); sums in double.
+template <typename T>
+void softmax_backward_typed(const OpCall& c) {
+  using S = typename T::S;
+  const Tensor& y = *c.in[0];
+  const bool log = c.op == Op::LOG_SOFTMAX_BACK;
+  const int d = static_cast<int>(c.p.dim);
+  const int64_t n = y.shape()[d];
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; ++i) outer *= y.shape()[i];
+  for (int i = d + 1; i < y.ndim(); ++i) inner *= y.shape()[i];
+  const S* yb = y.data<S>();
+  const S* gb = c.in[1]->data<S>();
+  S* ob = c.out[0]->data<S>();
+  parallel_for(outer * inner, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      const int64_t base = (r / inner) * n * inner + r % inner;
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t at = base + i * inner;
+        s += log ? static_cast<double>(T::load(gb[at])) : static_cast<double>(T::load(gb[at])) * T::load(yb[at]);
+      }
+      const auto sc = static_cast<typename T::Cmp>(s);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t at = base + i * inner;
+        const auto yv = T::load(yb[at]), gv = T::load(gb[at]);
+        ob[at] = T::store(log ? gv - std::exp(yv) * sc : yv * (gv - sc));
+      }
+    }
+  });
+}
+
 }  // namespace
+
+void softmax_backward_kernel(const OpCall& c) {
+  switch (c.in[0]->dtype()) {
+    case DType::F32: softmax_backward_typed<Ty<float>>(c); break;
+    case DType::F64: softmax_backward_typed<Ty<double>>(c); break;
+    case DType::BF16: softmax_backward_typed<BF16T>(c); break;
+    case DType::F16: softmax_backward_typed<F16T>(c); break;
+    default: break;
+  }
+}
 
 void softmax_kernel(const OpCall& c) {
   switch (c.in[0]->dtype()) {

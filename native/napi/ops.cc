@@ -281,6 +281,14 @@ Napi::Value LayerNormBackward(Info info) {
     return wrap_all(info.Env(), {&g.dx, &g.dweight, &g.dbias});
   });
 }
+Napi::Value SoftmaxBackward(Info info) {
+  return guarded(info, [&] {
+    const char* n = "softmax_back";
+    Op op = bool_arg(info, 3, n, "log") ? Op::LOG_SOFTMAX_BACK : Op::SOFTMAX_BACK;
+    return wrap(info.Env(), ops::softmax_backward(op, tensor_arg(info, 0, n, "output"), tensor_arg(info, 1, n, "grad_output"),
+                                                  int_arg(info, 2, n, "dim")));
+  });
+}
 Napi::Value GeluBackward(Info info) {
   return guarded(info, [&] {
     const char* n = "gelu_back";
@@ -402,7 +410,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
       {"indexAdd", IndexAdd}, {"maskedFill", MaskedFill}, {"maskedSelect", MaskedSelect}, {"oneHot", OneHot},
       {"topk", Topk}, {"rand", Rand}, {"randn", Randn}, {"truncNormal", TruncNormal}, {"randint", Randint},
       {"randperm", Randperm}, {"bernoulli", Bernoulli}, {"layerNorm", LayerNorm},
-      {"layerNormBackward", LayerNormBackward}, {"geluBackward", GeluBackward}, {"attention", Attention},
+      {"layerNormBackward", LayerNormBackward}, {"geluBackward", GeluBackward}, {"softmaxBackward", SoftmaxBackward}, {"attention", Attention},
       {"attentionBackward", AttentionBackward}, {"bicubic", Bicubic}, {"bicubicBackward", BicubicBackward},
       {"adamw", AdamW},
   };
