@@ -1,5 +1,6 @@
-// Run by test/isa.test.ts with RADDINO_ISA set: computes the vectorised float32 kernels on this
-// ISA path and prints, as JSON, the kernel name and each op's worst error against float64.
+// Run by test/isa.test.ts with RADDINO_ISA set: computes the vectorised kernels (math, softmax,
+// GEMM, fused attention, bf16 GEMM) on this ISA path and prints, as JSON, the kernel name and
+// each op's worst error against float64.
 import * as R from '../../lib/index.js';
 import { erf, values } from '../helpers.js';
 
@@ -39,5 +40,36 @@ for (const [M, K, N] of [[37, 67, 53], [129, 300, 77], [5, 1000, 3]]) {
       return acc;
     }, 1e-3);
   }
+}
+// fused attention forward and backward against the composite (float64 reference)
+{
+  const g = new R.Generator(4);
+  const mk = (n: number) => R.randn([2, 3, n, 40], { generator: g });
+  const q = mk(37).requiresGrad_(), k = mk(70).requiresGrad_(), v = mk(70).requiresGrad_();
+  const dy = R.randn([2, 3, 37, 40], { generator: g });
+  R.attention(q, k, v).backward(dy);
+  const q64 = q.detach().to('float64').requiresGrad_(), k64 = k.detach().to('float64').requiresGrad_(), v64 = v.detach().to('float64').requiresGrad_();
+  const ref = q64.matmul(k64, { transB: true }).mul(1 / Math.sqrt(40)).softmax(-1).matmul(v64);
+  ref.backward(dy.to('float64'));
+  const rel = (a: R.Tensor, b: R.Tensor) => {
+    const x = a.contiguous().dataSync() as Float32Array, y = b.contiguous().dataSync() as Float64Array;
+    let e = 0, m = 0;
+    for (let i = 0; i < y.length; i++) { e = Math.max(e, Math.abs(x[i] - y[i])); m = Math.max(m, Math.abs(y[i])); }
+    return e / m;
+  };
+  out.attention = rel(R.noGrad(() => R.attention(q, k, v)), ref);
+  out.attention_dq = rel(q.grad!, q64.grad!);
+  out.attention_dk = rel(k.grad!, k64.grad!);
+  out.attention_dv = rel(v.grad!, v64.grad!);
+}
+// bf16 GEMM: float64 math on the bf16-rounded operands
+{
+  const x = R.randn([129, 200], { generator: new R.Generator(5) });
+  const w = R.randn([70, 200], { generator: new R.Generator(6) }).to('bfloat16');
+  const y = R.linearBf16(x, w).dataSync() as Float32Array;
+  const ref = x.to('bfloat16').to('float64').matmul(w.to('float64'), { transB: true }).dataSync() as Float64Array;
+  let e = 0, m = 0;
+  for (let i = 0; i < ref.length; i++) { e = Math.max(e, Math.abs(y[i] - ref[i])); m = Math.max(m, Math.abs(ref[i])); }
+  out.matmul_bf16 = e / m;
 }
 console.log(JSON.stringify(out));
