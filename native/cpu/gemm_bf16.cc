@@ -1,8 +1,8 @@
 // Driver of the bfloat16-weight GEMM (gemm_bf16.h): argument handling, thread partitioning,
 // cache blocking and packing, plus the portable fallback and the pre-packed weights.
 //
-// Same scheme as the float32 driver (gemm.cc): each thread owns a rectangle of C (aligned to the
-// micro-tile) and runs
+// Same scheme as the float32 driver (gemm.cc), whose pieces it shares (gemm_driver.h): each
+// thread owns a rectangle of C (aligned to the micro-tile) and runs
 //     for ic in rows, step mc:
 //       for pc in K, step kc:
 //         pack bf16(A(ic.., pc..)) -> Ap      (mc x kc, rounded to bfloat16 as it is packed)
@@ -29,6 +29,7 @@
 #include "cpu_features.h"
 #include "gemm.h"
 #include "gemm_bf16_kernels.h"
+#include "gemm_driver.h"
 #include "threadpool.h"
 
 namespace raddino::cpu {
@@ -74,6 +75,12 @@ namespace {
 
 using gemm_bf16_detail::KernelSet;
 using gemm_bf16_detail::MacroArgs;
+using gemm_driver::balanced_block;
+using gemm_driver::ceil_div;
+using gemm_driver::for_each_block;
+using gemm_driver::GridCost;
+using gemm_driver::RectBlocks;
+using gemm_driver::ScratchBuffer;
 
 // The AVX512-BF16 kernel set, or nullptr when the portable path is used.
 const KernelSet* native_set() {
@@ -89,45 +96,10 @@ const KernelSet* native_set() {
   return set;
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
-
-// Splits `total` into the fewest blocks of at most `max_block` and returns the common block
-// size, rounded up to a multiple of `unit` (so blocks are balanced instead of max + remainder).
-int64_t balanced_block(int64_t total, int64_t max_block, int64_t unit) {
-  const int64_t blocks = ceil_div(total, max_block);
-  return std::max(unit, round_up(ceil_div(total, blocks), unit));
-}
-
 // The K block size: balanced, even (so that k pairs never straddle blocks), a function of K only.
 int64_t k_block(const KernelSet& ks, int64_t K) { return balanced_block(K, ks.kc, 2); }
 
-// A 64-byte aligned buffer that only grows; one per thread and role, reused by calls.
-class ScratchBuffer {
- public:
-  ScratchBuffer() = default;
-  ScratchBuffer(const ScratchBuffer&) = delete;
-  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-  ~ScratchBuffer() { std::free(ptr_); }
-
-  void* get(size_t bytes) {
-    if (bytes > capacity_) {
-      std::free(ptr_);
-      ptr_ = nullptr;
-      capacity_ = 0;
-      const size_t rounded = (bytes + 63) / 64 * 64;
-      ptr_ = std::aligned_alloc(64, rounded);
-      if (ptr_ == nullptr) throw std::bad_alloc();
-      capacity_ = rounded;
-    }
-    return ptr_;
-  }
-
- private:
-  void* ptr_ = nullptr;
-  size_t capacity_ = 0;
-};
-
+// Per-thread packing buffers of this driver (A and B blocks).
 thread_local ScratchBuffer t_packed_a;
 thread_local ScratchBuffer t_packed_b;
 
@@ -157,24 +129,19 @@ void pack_b(const KernelSet& ks, int64_t k, int64_t n, const uint16_t* b, int64_
 
 // Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread.
 void gemm_rect(const KernelSet& ks, const Problem& p, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-  const int64_t rows = m1 - m0, cols = n1 - n0;
   const int64_t kc = k_block(ks, p.K);
-  const int64_t mc = balanced_block(rows, ks.mc, ks.mr);
-  const int64_t nc = balanced_block(cols, ks.nc, ks.nr);
   const int64_t kpc = kc / 2;  // pairs in a full K block
   const int64_t n_panels = ceil_div(p.N, ks.nr);
-  uint32_t* ap = static_cast<uint32_t*>(t_packed_a.get(sizeof(uint32_t) * std::min(mc, round_up(rows, ks.mr)) * kpc));
-  uint32_t* bp = p.prepacked != nullptr
-                     ? nullptr
-                     : static_cast<uint32_t*>(t_packed_b.get(sizeof(uint32_t) * std::min(nc, round_up(cols, ks.nr)) * kpc));
-  for (int64_t ic = m0; ic < m1; ic += mc) {
-    const int64_t mb = std::min(mc, m1 - ic);
-    for (int64_t pc = 0; pc < p.K; pc += kc) {
-      const int64_t kb = std::min(kc, p.K - pc);
-      const int64_t kp = (kb + 1) / 2;
-      pack_a(ks, mb, kb, p.a + ic * p.rsa + pc * p.csa, p.rsa, p.csa, ap);
-      for (int64_t jc = n0; jc < n1; jc += nc) {
-        const int64_t nb = std::min(nc, n1 - jc);
+  const RectBlocks blocks = gemm_driver::rect_blocks(ks, m1 - m0, n1 - n0);
+  uint32_t* ap = t_packed_a.get<uint32_t>(blocks.a_rows * kpc);
+  uint32_t* bp = p.prepacked != nullptr ? nullptr : t_packed_b.get<uint32_t>(blocks.b_cols * kpc);
+  for_each_block(
+      m0, m1, n0, n1, p.K, blocks.mc, kc, blocks.nc,
+      [&](int64_t ic, int64_t mb, int64_t pc, int64_t kb) {
+        pack_a(ks, mb, kb, p.a + ic * p.rsa + pc * p.csa, p.rsa, p.csa, ap);
+      },
+      [&](int64_t ic, int64_t mb, int64_t pc, int64_t kb, int64_t jc, int64_t nb) {
+        const int64_t kp = (kb + 1) / 2;
         const uint32_t* block;
         if (p.prepacked != nullptr) {
           // K block pc / kc of the packed weight, from panel jc / nr on.
@@ -187,75 +154,19 @@ void gemm_rect(const KernelSet& ks, const Problem& p, int64_t m0, int64_t m1, in
         MacroArgs args{mb, nb, kp, ap, block, p.c + ic * p.ldc + jc, p.ldc, !first || p.accumulate,
                        first && p.bias != nullptr ? p.bias + jc : nullptr};
         ks.macro(args);
-      }
-    }
-  }
+      });
 }
 
-// Chooses a grid of tm x tn C rectangles, one per thread (tm * tn <= the useful thread count):
-// minimises the largest per-thread cost in cycles, i.e. padded vdpbf16ps (16 lanes x 2 products
-// each, about one per cycle) plus packing. A thread packs the A rows and B columns of its own
-// rectangle, so splitting N repeats the packing of A and splitting M repeats the packing of B
-// (unless B is pre-packed).
-struct Grid {
-  int tm = 1, tn = 1;
-};
-
-Grid choose_grid(const KernelSet& ks, int64_t M, int64_t N, int64_t K, bool prepacked, int max_threads) {
-  // Below this many multiply-adds per thread, waking another thread costs more than it saves.
-  constexpr double kMinWorkPerThread = 2 << 20;
-  // Cycles to pack one element of A (round + transpose) and of B (transpose), measured on Zen 4.
-  constexpr double kPackACost = 0.7, kPackBCost = 0.4;
-  const double work = static_cast<double>(M) * N * K;
-  const int nt = static_cast<int>(std::clamp<double>(work / kMinWorkPerThread, 1.0, max_threads));
-  const int64_t mp = ceil_div(M, ks.mr), np = ceil_div(N, ks.nr);
-  Grid best;
-  double best_cost = -1;
-  // Largest tm first, so that ties go to splitting M.
-  for (int tm = static_cast<int>(std::min<int64_t>(nt, mp)); tm >= 1; --tm) {
-    for (int tn = 1; tn <= std::min<int64_t>(nt / tm, np); ++tn) {
-      const double rows = static_cast<double>(ceil_div(mp, tm) * ks.mr);
-      const double cols = static_cast<double>(ceil_div(np, tn) * ks.nr);
-      const double a_packs = rows * K;
-      const double b_packs = prepacked ? 0.0 : cols * K * ceil_div(static_cast<int64_t>(rows), ks.mc);
-      const double cost = rows * cols * K / 32.0 + kPackACost * a_packs + kPackBCost * b_packs;
-      if (best_cost < 0 || cost < best_cost) {
-        best_cost = cost;
-        best = Grid{tm, tn};
-      }
-    }
-  }
-  return best;
-}
-
-// C = beta*C + bias on its own (K == 0, or the scaling step of a general beta).
-void scale_c(int64_t M, int64_t N, float* c, int64_t ldc, float beta, const float* bias) {
-  for (int64_t i = 0; i < M; ++i) {
-    float* ci = c + i * ldc;
-    for (int64_t j = 0; j < N; ++j) {
-      float v = beta == 0.0f ? 0.0f : beta * ci[j];
-      if (bias != nullptr) v += bias[j];
-      ci[j] = v;
-    }
-  }
-}
+// The thread-grid cost model (see GridCost), in cycles: padded vdpbf16ps (16 lanes x 2 products
+// each, about one per cycle) plus packing one element of A (round + transpose) and of B
+// (transpose), measured on Zen 4; nothing for B when it is pre-packed. Below 2^21 multiply-adds
+// per thread, waking another thread costs more than it saves.
+GridCost grid_cost(bool prepacked) { return GridCost{2 << 20, 1.0 / 32.0, 0.7, prepacked ? 0.0 : 0.4}; }
 
 // The native path on a prepared problem (M, N, K > 0, beta 0 or 1).
 void run_native(const KernelSet& ks, const Problem& p) {
-  // Inside a parallel region (a batch of products spread over threads) this product is serial.
-  const Grid grid = choose_grid(ks, p.M, p.N, p.K, p.prepacked != nullptr, in_parallel() ? 1 : num_threads());
-  const int64_t mp = ceil_div(p.M, ks.mr), np = ceil_div(p.N, ks.nr);
-  auto run = [&](int tid, int) {
-    const int64_t r = tid / grid.tn, s = tid % grid.tn;
-    const int64_t m0 = std::min(p.M, mp * r / grid.tm * ks.mr);
-    const int64_t m1 = std::min(p.M, mp * (r + 1) / grid.tm * ks.mr);
-    const int64_t n0 = std::min(p.N, np * s / grid.tn * ks.nr);
-    const int64_t n1 = std::min(p.N, np * (s + 1) / grid.tn * ks.nr);
-    if (m0 < m1 && n0 < n1) gemm_rect(ks, p, m0, m1, n0, n1);
-  };
-  const int nt = grid.tm * grid.tn;
-  if (nt == 1) run(0, 1);
-  else parallel_run(nt, run);
+  gemm_driver::run_grid(ks, grid_cost(p.prepacked != nullptr), p.M, p.N, p.K,
+                        [&](int64_t m0, int64_t m1, int64_t n0, int64_t n1) { gemm_rect(ks, p, m0, m1, n0, n1); });
 }
 
 // bf16(A) as a row-major float32 M x K matrix (the portable path).
@@ -271,21 +182,6 @@ std::vector<float> rounded_a(int64_t M, int64_t K, const float* a, int64_t rsa, 
     }
   }
   return out;
-}
-
-// Validates the arguments shared by both entry points; returns false when nothing is left to
-// compute (C has been updated already), else normalises beta to 0 or 1.
-bool prepare(int64_t M, int64_t N, int64_t K, float* c, int64_t ldc, float& beta, const float* bias) {
-  if (M <= 0 || N <= 0) return false;
-  if (K <= 0) {
-    scale_c(M, N, c, ldc, beta, bias);
-    return false;
-  }
-  if (beta != 0.0f && beta != 1.0f) {
-    scale_c(M, N, c, ldc, beta, nullptr);
-    beta = 1.0f;
-  }
-  return true;
 }
 
 }  // namespace
@@ -307,7 +203,7 @@ bool sgemm_bf16w_native() { return native_set() != nullptr; }
 
 void sgemm_bf16w(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const uint16_t* b,
                  int64_t rsb, int64_t csb, float* c, int64_t ldc, float beta, const float* bias) {
-  if (!prepare(M, N, K, c, ldc, beta, bias)) return;
+  if (!gemm_driver::prepare(M, N, K, c, ldc, beta, bias)) return;
   if (const KernelSet* ks = native_set()) {
     run_native(*ks, Problem{M, N, K, a, rsa, csa, b, rsb, csb, nullptr, c, ldc, beta == 1.0f, bias});
     return;
@@ -364,7 +260,7 @@ std::shared_ptr<PackedBf16> pack_bf16_weight(int64_t N, int64_t K, const uint16_
 void sgemm_bf16w_packed(int64_t M, const float* a, int64_t rsa, const PackedBf16& w, float* c, int64_t ldc,
                         float beta, const float* bias) {
   const int64_t N = w.n, K = w.k;
-  if (!prepare(M, N, K, c, ldc, beta, bias)) return;
+  if (!gemm_driver::prepare(M, N, K, c, ldc, beta, bias)) return;
   const PackedBf16::Impl& impl = *w.impl;
   if (impl.ks != nullptr) {
     run_native(*impl.ks, Problem{M, N, K, a, rsa, 1, nullptr, 0, 0, impl.words, c, ldc, beta == 1.0f, bias});
