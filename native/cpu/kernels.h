@@ -25,41 +25,27 @@ void attention_kernel(const OpCall& c);            // ATTENTION (cpu/attention.c
 void attention_backward_kernel(const OpCall& c);   // ATTENTION_BACK
 void bicubic_kernel(const OpCall& c);              // BICUBIC (cpu/interpolate.cc)
 void bicubic_backward_kernel(const OpCall& c);     // BICUBIC_BACK
-void adamw_kernel(const OpCall& c);                // ADAMW (cpu/optim.cc)    // RAND, RANDN, BERNOULLI, RANDINT, RANDPERM, TRUNC_NORMAL
+void adamw_kernel(const OpCall& c);                // ADAMW (cpu/optim.cc)
 
 // Registers the CPU backend with the core (called once when the addon loads).
 void register_cpu_backend();
 
-// The float32 fast paths compiled per ISA (elementwise_impl.h); false when not handled.
-namespace generic {
-bool unary_f32(const OpCall& c);
-bool binary_f32(const OpCall& c);
-bool gelu_backward_f32(const OpCall& c);
-void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
-void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps, float* mean,
-                        float* rstd);
-void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx,
-                             float* dw, float* db, int64_t C);
-}  // namespace generic
-namespace avx2 {
-bool unary_f32(const OpCall& c);
-bool binary_f32(const OpCall& c);
-bool gelu_backward_f32(const OpCall& c);
-void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
-void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps, float* mean,
-                        float* rstd);
-void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx,
-                             float* dw, float* db, int64_t C);
-}  // namespace avx2
-namespace avx512 {
-bool unary_f32(const OpCall& c);
-bool binary_f32(const OpCall& c);
-bool gelu_backward_f32(const OpCall& c);
-void softmax_row_f32(const float* x, float* y, int64_t n, bool log);
-void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps, float* mean,
-                        float* rstd);
-void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx,
-                             float* dw, float* db, int64_t C);
-}  // namespace avx512
+// The float32 fast paths compiled once per ISA (elementwise_impl.h) in namespaces generic, avx2
+// and avx512; the bool ones return false when they do not handle the op.
+#define RADDINO_ISA_KERNELS(ns)                                                                                 \
+  namespace ns {                                                                                                \
+  bool unary_f32(const OpCall& c);                                                                              \
+  bool binary_f32(const OpCall& c);                                                                             \
+  bool gelu_backward_f32(const OpCall& c);                                                                      \
+  void softmax_row_f32(const float* x, float* y, int64_t n, bool log);                                         \
+  void layer_norm_row_f32(const float* x, float* y, int64_t C, const float* w, const float* b, float eps,       \
+                          float* mean, float* rstd);                                                            \
+  void layer_norm_back_row_f32(const float* dy, const float* x, float mean, float rstd, const float* w, float* dx, \
+                               float* dw, float* db, int64_t C);                                                \
+  }
+RADDINO_ISA_KERNELS(generic)
+RADDINO_ISA_KERNELS(avx2)
+RADDINO_ISA_KERNELS(avx512)
+#undef RADDINO_ISA_KERNELS
 
 }  // namespace raddino::cpu
