@@ -4,20 +4,20 @@
 
 namespace raddino::cpu {
 
-void copy_kernel(const OpCall& c);      // COPY, CAST
-void fill_kernel(const OpCall& c);      // FILL, ARANGE, LINSPACE
-void unary_kernel(const OpCall& c);     // unary element-wise ops and CLAMP
-void binary_kernel(const OpCall& c);    // arithmetic, comparison and logical binary ops
-void where_kernel(const OpCall& c);     // WHERE
-void reduce_kernel(const OpCall& c);    // SUM, MEAN, MAX, MIN, VAR, LOGSUMEXP, NORM
-void argreduce_kernel(const OpCall& c); // ARGMAX, ARGMIN
-void softmax_kernel(const OpCall& c);   // SOFTMAX, LOG_SOFTMAX
-void softmax_backward_kernel(const OpCall& c);  // SOFTMAX_BACK, LOG_SOFTMAX_BACK
-void matmul_kernel(const OpCall& c);    // MATMUL
-void linear_bf16_kernel(const OpCall& c);  // LINEAR_BF16
-void index_kernel(const OpCall& c);     // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_*, ONE_HOT
-void topk_kernel(const OpCall& c);      // TOPK
-void random_kernel(const OpCall& c);
+void copy_kernel(const OpCall& c);                 // COPY, CAST
+void fill_kernel(const OpCall& c);                 // FILL, ARANGE, LINSPACE
+void unary_kernel(const OpCall& c);                // unary element-wise ops and CLAMP
+void binary_kernel(const OpCall& c);               // arithmetic, comparison and logical binary ops
+void where_kernel(const OpCall& c);                // WHERE
+void reduce_kernel(const OpCall& c);               // SUM, MEAN, MAX, MIN, VAR, LOGSUMEXP, NORM
+void argreduce_kernel(const OpCall& c);            // ARGMAX, ARGMIN
+void softmax_kernel(const OpCall& c);              // SOFTMAX, LOG_SOFTMAX
+void softmax_backward_kernel(const OpCall& c);     // SOFTMAX_BACK, LOG_SOFTMAX_BACK
+void matmul_kernel(const OpCall& c);               // MATMUL
+void linear_bf16_kernel(const OpCall& c);          // LINEAR_BF16
+void index_kernel(const OpCall& c);                // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_*, ONE_HOT
+void topk_kernel(const OpCall& c);                 // TOPK
+void random_kernel(const OpCall& c);               // RAND, RANDN, BERNOULLI, RANDINT, RANDPERM, TRUNC_NORMAL
 void layer_norm_kernel(const OpCall& c);           // LAYER_NORM
 void layer_norm_backward_kernel(const OpCall& c);  // LAYER_NORM_BACK
 void gelu_backward_kernel(const OpCall& c);        // GELU_BACK, GELU_TANH_BACK
