@@ -35,17 +35,12 @@
 // and the share of the FMA peak of the threads used. "other" is the share of the machine's CPU
 // time other processes took during the measurement (a row above 5% is measured again, up to 4
 // tries, and the least disturbed kept).
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -56,6 +51,7 @@
 #include "core/tensor.h"
 #include "cpu/kernels.h"
 #include "cpu/threadpool.h"
+#include "harness_util.h"
 
 using raddino::DType;
 using raddino::Op;
@@ -385,33 +381,13 @@ const bool g_cpu_time = std::getenv("ATTN_CPU_TIME") != nullptr && std::atoi(std
 // ATTN_BEST=1 reports the fastest call instead of the median.
 const bool g_best = std::getenv("ATTN_BEST") != nullptr && std::atoi(std::getenv("ATTN_BEST")) != 0;
 
-double wall() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 double now() {
   if (g_cpu_time) {
     timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
   }
-  return wall();
-}
-
-// Seconds of CPU time used so far by the whole machine (all CPUs, from /proc/stat, time stolen
-// by the hypervisor included) and by this process.
-double machine_busy_seconds() {
-  std::ifstream stat("/proc/stat");
-  std::string cpu;
-  long long v[8] = {};  // user nice system idle iowait irq softirq steal
-  stat >> cpu;
-  for (long long& x : v) stat >> x;
-  return static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / sysconf(_SC_CLK_TCK);
-}
-double process_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+  return harness::now_s();
 }
 
 struct Timing {
@@ -426,18 +402,17 @@ template <typename F>
 Timing time_calls(F&& fn, double seconds) {
   fn();  // warm up
   Timing best;
-  best.other = 2.0;
-  for (int attempt = 0; attempt < (g_cpu_time ? 1 : 4) && best.other > 0.05; ++attempt) {
+  harness::LeastDisturbed tries(g_cpu_time ? 1 : 4, 0.0);
+  while (tries.next()) {
     std::vector<double> t;
-    const double busy0 = machine_busy_seconds(), self0 = process_cpu_seconds(), start = wall();
-    while (t.size() < 5 || (wall() - start < seconds && t.size() < 10000)) {
+    const harness::OtherCpuShare load;
+    while (t.size() < 5 || (load.elapsed() < seconds && t.size() < 10000)) {
       const double a = now();
       fn();
       t.push_back(now() - a);
     }
-    const double others = (machine_busy_seconds() - busy0) - (process_cpu_seconds() - self0);
-    const double share = std::max(0.0, others / ((wall() - start) * sysconf(_SC_NPROCESSORS_ONLN)));
-    if (share < best.other) {
+    const double share = load.share();
+    if (tries.keep(share)) {
       std::sort(t.begin(), t.end());
       best = Timing{t[t.size() / 2], t[0], share};
     }
@@ -446,8 +421,8 @@ Timing time_calls(F&& fn, double seconds) {
 }
 
 int bench(const char* filter) {
-  const double peak = std::getenv("ATTN_PEAK_GFLOPS") ? std::atof(std::getenv("ATTN_PEAK_GFLOPS")) : 114.0;
-  const double secs = std::getenv("ATTN_BENCH_SECONDS") ? std::atof(std::getenv("ATTN_BENCH_SECONDS")) : 0.5;
+  const double peak = harness::env_or("ATTN_PEAK_GFLOPS", 114.0);
+  const double secs = harness::env_or("ATTN_BENCH_SECONDS", 0.5);
   struct Shape5 {
     const char* name;
     int64_t B, H, N, D;
@@ -513,9 +488,7 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::strcmp(argv[1], "bench") == 0) return bench(argc > 2 ? argv[2] : nullptr);
   int rc = 0;
   for (const char* isa : {"generic", "avx2", "avx512"}) {
-    const std::string cmd = std::string("RADDINO_ISA=") + isa + " '" + argv[0] + "' check";
-    const int st = std::system(cmd.c_str());
-    if (st != 0) rc = 1;
+    if (harness::check_in_child(argv[0], isa) != 0) rc = 1;
   }
   bench(nullptr);
   return rc;

@@ -29,34 +29,25 @@
 // float32), rounds of the three alternating; median ms per call, GFLOP/s, % of the bf16 peak,
 // ratios to float32. "other" is the share of the machine's CPU time used by other processes
 // during the measurement (a row above 5% is measured again, up to 4 tries, least disturbed kept).
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/dtype.h"
 #include "cpu/gemm.h"
 #include "cpu/gemm_bf16.h"
 #include "cpu/threadpool.h"
-
-extern char** environ;
+#include "harness_util.h"
 
 namespace {
 
+using namespace harness;  // harness_util.h: timing, "other" CPU share, check_in_child
 using raddino::bf16_to_f32;
 using raddino::f32_to_bf16;
 using raddino::cpu::sgemm_bf16w;
@@ -262,25 +253,6 @@ int run_checks() {
   return g_failures == 0 ? 0 : 1;
 }
 
-// Runs this program again with RADDINO_ISA=isa (nullptr: unset) and argument "check".
-int check_in_child(const char* isa) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "RADDINO_ISA=", 12) != 0) env_strings.emplace_back(*e);
-  }
-  if (isa != nullptr) env_strings.push_back(std::string("RADDINO_ISA=") + isa);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string arg0 = "bf16_harness", arg1 = "check";
-  char* argv[] = {arg0.data(), arg1.data(), nullptr};
-  pid_t pid;
-  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, envp.data()) != 0) return 1;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Benchmark
 
@@ -288,45 +260,6 @@ struct Shape {
   std::string name;
   int64_t M, N, K;
 };
-
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// CPU time used so far by the whole machine (all CPUs, /proc/stat, including time stolen by the
-// hypervisor) and by this process, in seconds.
-double machine_busy_seconds() {
-  std::ifstream stat("/proc/stat");
-  std::string cpu;
-  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  return static_cast<double>(user + nice + system + irq + softirq + steal) / sysconf(_SC_CLK_TCK);
-}
-
-double process_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-void time_calls(const std::function<void()>& fn, int calls, std::vector<double>& out) {
-  for (int i = 0; i < calls; ++i) {
-    const double t0 = now_s();
-    fn();
-    out.push_back(now_s() - t0);
-  }
-}
-
-double env_or(const char* name, double fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? std::atof(v) : fallback;
-}
 
 void run_bench(const char* filter) {
   const double peak[2] = {env_or("BF16_PEAK_1T", 229.0), env_or("BF16_PEAK_2T", 450.0)};
@@ -375,26 +308,23 @@ void run_bench(const char* filter) {
       const double one = now_s() - t0;
       const int calls = std::clamp(static_cast<int>(round_seconds / std::max(one, 1e-6)), 3, 2000);
       std::vector<double> t[3];
-      double other = 1.0;
-      for (int attempt = 0; attempt < 4 && other > 0.05; ++attempt) {
-        if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(3));
-        std::vector<double> tries[3];
-        const double wall0 = now_s(), busy0 = machine_busy_seconds(), self0 = process_cpu_seconds();
+      LeastDisturbed tries(4, 3.0);
+      while (tries.next()) {
+        std::vector<double> attempt[3];
+        const OtherCpuShare load;
         for (int round = 0; round < 3; ++round) {
           int which = 0;
           for (const std::function<void()>& fn : {std::function<void()>(plain), std::function<void()>(prepacked),
                                                   std::function<void()>(f32)}) {
             fn();
-            time_calls(fn, calls, tries[which++]);
+            time_calls(fn, calls, attempt[which++]);
           }
         }
-        const double others = (machine_busy_seconds() - busy0) - (process_cpu_seconds() - self0);
-        const double share = std::max(0.0, others / ((now_s() - wall0) * sysconf(_SC_NPROCESSORS_ONLN)));
-        if (share < other) {
-          other = share;
-          for (int i = 0; i < 3; ++i) t[i] = tries[i];
+        if (tries.keep(load.share())) {
+          for (int i = 0; i < 3; ++i) t[i] = attempt[i];
         }
       }
+      const double other = tries.share();
       // bf16 vs float32 results: they differ by the rounding of A to bf16 only (W is bf16-exact).
       double max_diff = 0;
       for (size_t i = 0; i < c.size(); ++i) max_diff = std::max<double>(max_diff, std::fabs(c[i] - c_f32[i]));
@@ -425,7 +355,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   int failed = 0;
-  for (const char* isa : {static_cast<const char*>(nullptr), "avx2", "generic"}) failed |= check_in_child(isa);
+  for (const char* isa : {static_cast<const char*>(nullptr), "avx2", "generic"}) failed |= check_in_child("bf16_harness", isa);
   if (failed) {
     std::printf("correctness checks FAILED\n");
     return 1;

@@ -20,12 +20,12 @@
 // above 1e-6 (y), 2e-6 (dx vs PyTorch) or 2e-7 (dx vs adjoint), float64 above 1e-12, results that
 // depend on the input layout or the thread count, or a float64 adjoint mismatch.
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -37,6 +37,7 @@
 #include "core/tensor.h"
 #include "cpu/kernels.h"
 #include "cpu/threadpool.h"
+#include "harness_util.h"
 
 using namespace raddino;
 
@@ -313,16 +314,16 @@ double seconds_per_call(const std::function<void()>& fn) {
   fn();
   int reps = 1;
   for (;;) {
-    auto t0 = std::chrono::steady_clock::now();
+    const double t0 = harness::now_s();
     for (int i = 0; i < reps; ++i) fn();
-    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > 0.05) break;
+    if (harness::now_s() - t0 > 0.05) break;
     reps *= 2;
   }
   double best = INFINITY;
   for (int round = 0; round < 7; ++round) {
-    auto t0 = std::chrono::steady_clock::now();
+    const double t0 = harness::now_s();
     for (int i = 0; i < reps; ++i) fn();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps);
+    best = std::min(best, (harness::now_s() - t0) / reps);
   }
   return best;
 }

@@ -24,19 +24,13 @@
 // stolen by the hypervisor) during the measurement; a row above 5% is measured again (up to 4
 // tries, the least disturbed one is printed) since it compares libraries on a busy machine.
 #include <cblas.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <thread>
@@ -44,11 +38,11 @@
 
 #include "cpu/gemm.h"
 #include "cpu/threadpool.h"
-
-extern char** environ;
+#include "harness_util.h"
 
 namespace {
 
+using namespace harness;  // harness_util.h: timing, "other" CPU share, check_in_child
 using raddino::cpu::dgemm;
 using raddino::cpu::sgemm;
 
@@ -202,25 +196,6 @@ int run_checks() {
   return g_failures == 0 ? 0 : 1;
 }
 
-// Runs this program again with RADDINO_ISA=isa and argument "check".
-int check_in_child(const char* self, const char* isa) {
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "RADDINO_ISA=", 12) != 0) env_strings.emplace_back(*e);
-  }
-  env_strings.push_back(std::string("RADDINO_ISA=") + isa);
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string arg0 = self, arg1 = "check";
-  char* argv[] = {arg0.data(), arg1.data(), nullptr};
-  pid_t pid;
-  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, envp.data()) != 0) return 1;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Benchmark
 
@@ -231,44 +206,9 @@ struct Shape {
   bool trans_b;  // B given as W [N x K] row-major (C = A * W^T)
 };
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// CPU time used so far by the whole machine (all CPUs, /proc/stat, including time stolen by
-// the hypervisor) and by this process, in seconds.
-double machine_busy_seconds() {
-  std::ifstream stat("/proc/stat");
-  std::string cpu;
-  long long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-  stat >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  return static_cast<double>(user + nice + system + irq + softirq + steal) / sysconf(_SC_CLK_TCK);
-}
-
-double process_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + 1e-6 * (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
-// Times fn: `calls` back-to-back calls, returns each call's seconds.
-void time_calls(const std::function<void()>& fn, int calls, std::vector<double>& out) {
-  for (int i = 0; i < calls; ++i) {
-    const double t0 = now_s();
-    fn();
-    out.push_back(now_s() - t0);
-  }
-}
-
 void run_bench(const char* filter) {
-  const double peak_per_thread = std::getenv("GEMM_PEAK_GFLOPS") ? std::atof(std::getenv("GEMM_PEAK_GFLOPS")) : 115.0;
-  const double round_seconds = std::getenv("GEMM_BENCH_SECONDS") ? std::atof(std::getenv("GEMM_BENCH_SECONDS")) : 0.4;
+  const double peak_per_thread = env_or("GEMM_PEAK_GFLOPS", 115.0);
+  const double round_seconds = env_or("GEMM_BENCH_SECONDS", 0.4);
   std::vector<Shape> shapes = {
       {"vit qkv", 2056, 2304, 768, false, true},   {"vit fc1", 2056, 3072, 768, false, true},
       {"vit fc2", 2056, 768, 3072, false, true},   {"vit qkv M=257", 257, 2304, 768, false, true},
@@ -313,11 +253,10 @@ void run_bench(const char* filter) {
       const double one = now_s() - t0;
       const int calls = std::clamp(static_cast<int>(round_seconds / std::max(one, 1e-6)), 3, 2000);
       std::vector<double> t_ours, t_theirs;
-      double other = 1.0;
-      for (int attempt = 0; attempt < 4 && other > 0.05; ++attempt) {
-        if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(3));
+      LeastDisturbed tries(4, 3.0);
+      while (tries.next()) {
         std::vector<double> try_ours, try_theirs;
-        const double wall0 = now_s(), busy0 = machine_busy_seconds(), self0 = process_cpu_seconds();
+        const OtherCpuShare load;
         for (int round = 0; round < 3; ++round) {
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
           ours();
@@ -326,14 +265,12 @@ void run_bench(const char* filter) {
           theirs();
           time_calls(theirs, calls, try_theirs);
         }
-        const double others = (machine_busy_seconds() - busy0) - (process_cpu_seconds() - self0);
-        const double share = std::max(0.0, others / ((now_s() - wall0) * sysconf(_SC_NPROCESSORS_ONLN)));
-        if (share < other) {
-          other = share;
+        if (tries.keep(load.share())) {
           t_ours = try_ours;
           t_theirs = try_theirs;
         }
       }
+      const double other = tries.share();
       double max_diff = 0;
       for (size_t i = 0; i < c.size(); ++i) max_diff = std::max<double>(max_diff, std::fabs(c[i] - c_ref[i]));
       const double mo = median(t_ours), mt = median(t_theirs);

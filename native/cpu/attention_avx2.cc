@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "core/backend.h"
+#include "cpu/scratch_buffer.h"
 #include "cpu/threadpool.h"
 
 #if defined(__clang__)
@@ -30,6 +31,8 @@
 
 namespace raddino::cpu::attention_avx2 {
 namespace {
+
+#include "cpu/simd_avx2.h"  // transpose8x8
 
 struct V {
   using R = __m256;
@@ -86,27 +89,7 @@ struct V {
   }
 
   // In-register transpose: on return t[c] holds what was column c of the rows t[0..7].
-  static void transpose(R t[8]) {
-    R a[8], u[8];
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; ++i) {
-      a[2 * i] = _mm256_unpacklo_ps(t[2 * i], t[2 * i + 1]);
-      a[2 * i + 1] = _mm256_unpackhi_ps(t[2 * i], t[2 * i + 1]);
-    }
-    // u[4q + s], 128-bit lane l: column 4l + s of rows 4q .. 4q + 3
-#pragma GCC unroll 2
-    for (int q = 0; q < 2; ++q) {
-      u[4 * q + 0] = _mm256_shuffle_ps(a[4 * q], a[4 * q + 2], 0x44);
-      u[4 * q + 1] = _mm256_shuffle_ps(a[4 * q], a[4 * q + 2], 0xEE);
-      u[4 * q + 2] = _mm256_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0x44);
-      u[4 * q + 3] = _mm256_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0xEE);
-    }
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {
-      t[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
-      t[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
-    }
-  }
+  static void transpose(R t[8]) { transpose8x8(t); }
 };
 
 #include "cpu/attention_impl.h"

@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "core/backend.h"
+#include "cpu/scratch_buffer.h"
 #include "cpu/threadpool.h"
 
 #if defined(__clang__)
@@ -41,6 +42,8 @@
 
 namespace raddino::cpu::attention_avx512 {
 namespace {
+
+#include "cpu/simd_avx512.h"  // first16, transpose16x16
 
 struct V {
   using R = __m512;
@@ -58,11 +61,9 @@ struct V {
   static R sub(R a, R b) { return _mm512_sub_ps(a, b); }
   static R mul(R a, R b) { return _mm512_mul_ps(a, b); }
   static R max(R a, R b) { return _mm512_max_ps(a, b); }
-  static R load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p); }
-  static void store_n(float* p, R x, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), x); }
-  static R fill_tail(R x, int n, float fill) {
-    return _mm512_mask_mov_ps(set1(fill), static_cast<__mmask16>((1u << n) - 1), x);
-  }
+  static R load_n(const float* p, int n) { return _mm512_maskz_loadu_ps(first16(n), p); }
+  static void store_n(float* p, R x, int n) { _mm512_mask_storeu_ps(p, first16(n), x); }
+  static R fill_tail(R x, int n, float fill) { return _mm512_mask_mov_ps(set1(fill), first16(n), x); }
   static float first(R x) { return _mm512_cvtss_f32(x); }
   static float hsum(R x) { return _mm512_reduce_add_ps(x); }
   static R allmax(R x) {
@@ -88,32 +89,7 @@ struct V {
   }
 
   // In-register transpose: on return t[c] holds what was column c of the rows t[0..15].
-  static void transpose(R t[16]) {
-    R a[16], u[16];
-#pragma GCC unroll 8
-    for (int i = 0; i < 8; ++i) {
-      a[2 * i] = _mm512_unpacklo_ps(t[2 * i], t[2 * i + 1]);
-      a[2 * i + 1] = _mm512_unpackhi_ps(t[2 * i], t[2 * i + 1]);
-    }
-    // u[4q + s], 128-bit lane l: column 4l + s of rows 4q .. 4q + 3
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; ++q) {
-      u[4 * q + 0] = _mm512_shuffle_ps(a[4 * q], a[4 * q + 2], 0x44);
-      u[4 * q + 1] = _mm512_shuffle_ps(a[4 * q], a[4 * q + 2], 0xEE);
-      u[4 * q + 2] = _mm512_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0x44);
-      u[4 * q + 3] = _mm512_shuffle_ps(a[4 * q + 1], a[4 * q + 3], 0xEE);
-    }
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {
-      const R v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-      const R w0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-      const R w1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-      t[c] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-      t[8 + c] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-      t[4 + c] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-      t[12 + c] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-    }
-  }
+  static void transpose(R t[16]) { transpose16x16(t); }
 };
 
 #include "cpu/attention_impl.h"

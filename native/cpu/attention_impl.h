@@ -4,7 +4,7 @@
 // includes this file, so nothing here includes anything.
 //
 // Included after: <algorithm>, <array>, <cmath>, <cstdint>, <cstdlib>, <cstring>, <limits>,
-// <memory>, <new>, <utility>, core/backend.h, cpu/threadpool.h.
+// <memory>, <new>, <utility>, core/backend.h, cpu/scratch_buffer.h, cpu/threadpool.h.
 //
 // V provides: R (the vector type), L (lanes), kMR (query rows per strip), kNVmax and rmax(nv)
 // (register tiles of the row products below: rmax(nv) rows x nv vectors, rmax non-increasing),
@@ -81,32 +81,9 @@ inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // of kNR): balanced, rounded up to whole panels, so no block is a sliver.
 inline int64_t key_block(int64_t M, int64_t most) { return round_up(ceil_div(M, ceil_div(M, most)), kNR); }
 
-// A 64-byte aligned float buffer that only grows; one per thread and role.
-class Buf {
- public:
-  Buf() = default;
-  Buf(const Buf&) = delete;
-  Buf& operator=(const Buf&) = delete;
-  ~Buf() { std::free(p_); }
-  float* get(int64_t n) {
-    const size_t bytes = (static_cast<size_t>(n > 0 ? n : 1) * sizeof(float) + 63) / 64 * 64;
-    if (bytes > cap_) {
-      std::free(p_);
-      cap_ = 0;
-      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-      if (p_ == nullptr) throw std::bad_alloc();
-      cap_ = bytes;
-    }
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
 enum Role { kKt, kVt, kVr, kKr, kQp, kDOp, kQr, kDOr, kLse, kDi, kP, kDS, kO, kStats, kDK, kDV, kDQ, kDQC, kNumRoles };
-thread_local Buf t_buf[kNumRoles];
+// Scratch buffers (cpu/scratch_buffer.h), one per thread and role.
+thread_local ScratchBuffer t_buf[kNumRoles];
 
 // ---- micro-kernels ---------------------------------------------------------------------------
 
@@ -430,12 +407,12 @@ bool forward_f32_impl(const OpCall& c) {
   parallel_run(nt, [&](int tid, int ntt) {
     const int64_t u0 = units * tid / ntt, u1 = units * (tid + 1) / ntt;
     if (u0 >= u1) return;
-    float* kt = t_buf[kKt].get(round_up(M, kNR) * D);
-    float* vr = t_buf[kVr].get(M * Dp);
-    float* qp = t_buf[kQp].get(kFwdGroup * D * kMR);
-    float* pt = t_buf[kP].get(kMR * kFwdKeys);
-    float* ot = t_buf[kO].get(kFwdGroup * kMR * Dp);
-    float* st = t_buf[kStats].get(kFwdGroup * kStat);
+    float* kt = t_buf[kKt].get<float>(round_up(M, kNR) * D);
+    float* vr = t_buf[kVr].get<float>(M * Dp);
+    float* qp = t_buf[kQp].get<float>(kFwdGroup * D * kMR);
+    float* pt = t_buf[kP].get<float>(kMR * kFwdKeys);
+    float* ot = t_buf[kO].get<float>(kFwdGroup * kMR * Dp);
+    float* st = t_buf[kStats].get<float>(kFwdGroup * kStat);
     const VR neg_inf = V::set1(-__builtin_inff());
     Prefetcher pf;
     int64_t cur = -1;
@@ -590,15 +567,15 @@ bool backward_f32_impl(const OpCall& c) {
   auto prep = [&](int64_t bh) {
     const int64_t b = bh / H, h = bh % H;
     BwdHead w;
-    float* kt = t_buf[kKt].get(round_up(M, kNR) * D);
-    float* vt = t_buf[kVt].get(round_up(M, kNR) * D);
-    float* kr = t_buf[kKr].get(M * Dp);
-    float* qp = t_buf[kQp].get(Np * D);
-    float* dop = t_buf[kDOp].get(Np * D);
-    float* qr = t_buf[kQr].get(Np * Dp);
-    float* dor = t_buf[kDOr].get(Np * Dp);
-    float* lp = t_buf[kLse].get(Np);
-    float* di = t_buf[kDi].get(Np);
+    float* kt = t_buf[kKt].get<float>(round_up(M, kNR) * D);
+    float* vt = t_buf[kVt].get<float>(round_up(M, kNR) * D);
+    float* kr = t_buf[kKr].get<float>(M * Dp);
+    float* qp = t_buf[kQp].get<float>(Np * D);
+    float* dop = t_buf[kDOp].get<float>(Np * D);
+    float* qr = t_buf[kQr].get<float>(Np * Dp);
+    float* dor = t_buf[kDOr].get<float>(Np * Dp);
+    float* lp = t_buf[kLse].get<float>(Np);
+    float* di = t_buf[kDi].get<float>(Np);
     const float* kh = head_ptr(k, b, h);
     const float* qh = head_ptr(q, b, h);
     const float* doh = head_ptr(dout, b, h);
@@ -637,10 +614,10 @@ bool backward_f32_impl(const OpCall& c) {
   // contribution to dqt ([Np][Dp]).
   auto key_block = [&](const BwdHead& w, int64_t bh, int64_t kb, float* dqt, bool first, Prefetcher& pf) {
     const int64_t k0 = kb * kbs, nk = std::min<int64_t>(kbs, M - k0);
-    float* pt = t_buf[kP].get(kBwdGroup * kMR * kBwdKeys);
-    float* dst = t_buf[kDS].get(kBwdGroup * kMR * kBwdKeys);
-    float* dka = t_buf[kDK].get(kBwdKeys * Dp);
-    float* dva = t_buf[kDV].get(kBwdKeys * Dp);
+    float* pt = t_buf[kP].get<float>(kBwdGroup * kMR * kBwdKeys);
+    float* dst = t_buf[kDS].get<float>(kBwdGroup * kMR * kBwdKeys);
+    float* dka = t_buf[kDK].get<float>(kBwdKeys * Dp);
+    float* dva = t_buf[kDV].get<float>(kBwdKeys * Dp);
     std::memset(dka, 0, sizeof(float) * nk * Dp);
     std::memset(dva, 0, sizeof(float) * nk * Dp);
     for (int64_t qb = 0; qb < nqb; ++qb) {
@@ -697,8 +674,8 @@ bool backward_f32_impl(const OpCall& c) {
       Prefetcher pf;
       for (int64_t bh = h0; bh < h1; ++bh) {
         const BwdHead w = prep(bh);
-        float* dqt = t_buf[kDQ].get(Np * Dp);
-        float* dqc = nch > 1 ? t_buf[kDQC].get(Np * Dp) : nullptr;
+        float* dqt = t_buf[kDQ].get<float>(Np * Dp);
+        float* dqc = nch > 1 ? t_buf[kDQC].get<float>(Np * Dp) : nullptr;
         // While this head runs, prefetch the inputs of the next one.
         pf.reset();
         if (bh + 1 < h1) {

@@ -34,6 +34,8 @@
 namespace raddino::cpu::gemm_detail::avx2 {
 namespace {
 
+#include "simd_avx2.h"  // transpose8x8
+
 constexpr int kMR = 6;
 constexpr int kNV = 2;
 constexpr int64_t kKC = 256;
@@ -162,29 +164,6 @@ void macro_kernel(const MacroArgs<T>& g) {
         kTiles[mi - 1](g.kc, ap, g.bp + j * g.kc, ci + j, g.ldc, nj, g.accumulate, bias);
       }
     }
-  }
-}
-
-// In-register transpose: on return r[c] holds what was column c of the 8 x 8 block r[0..7].
-inline void transpose8x8(__m256 r[8]) {
-  __m256 t[8], u[8];
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // u[4q + s], 128-bit lane l: column 4l + s of rows 4q .. 4q + 3.
-#pragma GCC unroll 2
-  for (int q = 0; q < 2; ++q) {
-    u[4 * q + 0] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
-    u[4 * q + 1] = _mm256_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xEE);
-    u[4 * q + 2] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-    u[4 * q + 3] = _mm256_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
-  }
-#pragma GCC unroll 4
-  for (int s = 0; s < 4; ++s) {
-    r[s] = _mm256_permute2f128_ps(u[s], u[4 + s], 0x20);
-    r[4 + s] = _mm256_permute2f128_ps(u[s], u[4 + s], 0x31);
   }
 }
 

@@ -44,6 +44,8 @@
 namespace raddino::cpu::gemm_detail::avx512 {
 namespace {
 
+#include "simd_avx512.h"  // first16, transpose16x16
+
 constexpr int kMR = 12;  // rows of the micro-tile
 constexpr int kNV = 2;   // vectors per micro-tile row (nr = kNV * lanes)
 constexpr int64_t kKC = 768;
@@ -68,7 +70,7 @@ struct Vec<float> {
   static R bcast(const float* p) { return _mm512_set1_ps(*p); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R add(R a, R b) { return _mm512_add_ps(a, b); }
-  static Mask first(int n) { return static_cast<Mask>((1u << n) - 1); }
+  static Mask first(int n) { return first16(n); }
 };
 
 template <>
@@ -184,35 +186,6 @@ void macro_kernel(const MacroArgs<T>& g) {
                                                  g.accumulate, bias);
       }
     }
-  }
-}
-
-// In-register transpose: on return r[c] holds what was column c of the 16 x 16 block r[0..15].
-inline void transpose16x16(__m512 r[16]) {
-  __m512 t[16], u[16];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  // u[4q + s], 128-bit lane l: column 4l + s of rows 4q .. 4q + 3.
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; ++q) {
-    u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0x44);
-    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q + 0], t[4 * q + 2], 0xEE);
-    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
-    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
-  }
-#pragma GCC unroll 4
-  for (int s = 0; s < 4; ++s) {
-    const __m512 v0 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0x88);
-    const __m512 v1 = _mm512_shuffle_f32x4(u[s], u[4 + s], 0xDD);
-    const __m512 w0 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0x88);
-    const __m512 w1 = _mm512_shuffle_f32x4(u[8 + s], u[12 + s], 0xDD);
-    r[s] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-    r[4 + s] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-    r[8 + s] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-    r[12 + s] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
   }
 }
 

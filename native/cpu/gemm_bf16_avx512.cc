@@ -51,6 +51,8 @@
 namespace raddino::cpu::gemm_bf16_detail::avx512bf16 {
 namespace {
 
+#include "simd_avx512.h"  // first16, first32, transpose16x16 (here of 32-bit words: bfloat16 pairs)
+
 constexpr int kMR = 12;  // rows of the micro-tile
 constexpr int kNV = 2;   // vectors per micro-tile row (nr = 16 * kNV)
 constexpr int64_t kKC = 768;
@@ -59,8 +61,6 @@ constexpr int64_t kNC = 384;
 
 inline __m512bh as_bh(__m512i v) { return reinterpret_cast<__m512bh&>(v); }
 inline __m512i as_si(__m512bh v) { return reinterpret_cast<__m512i&>(v); }
-inline __mmask16 first16(int n) { return static_cast<__mmask16>((1u << n) - 1); }
-inline __mmask32 first32(int n) { return n >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << n) - 1); }
 
 // C(M x n) = [C +] Ap * Bp [+ bias] for one micro-tile: M <= MR rows and NC <= NV vectors of the
 // packed panels (MR words of A and NV * 16 words of B per k pair) are computed, and
@@ -153,36 +153,6 @@ void macro_kernel(const MacroArgs& g) {
         kEdgeTiles[(nj + 15) / 16 - 1][mi - 1](g.kp, ap, g.bp + j * g.kp, ci + j, g.ldc, nj, g.accumulate, bias);
       }
     }
-  }
-}
-
-// In-register transpose of 32-bit words: on return r[c] holds what was column c of the 16 x 16
-// block r[0..15].
-inline void transpose16x16(__m512i r[16]) {
-  __m512i t[16], u[16];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-  }
-  // u[4q + s], 128-bit lane l: column 4l + s of rows 4q .. 4q + 3.
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; ++q) {
-    u[4 * q + 0] = _mm512_unpacklo_epi64(t[4 * q + 0], t[4 * q + 2]);
-    u[4 * q + 1] = _mm512_unpackhi_epi64(t[4 * q + 0], t[4 * q + 2]);
-    u[4 * q + 2] = _mm512_unpacklo_epi64(t[4 * q + 1], t[4 * q + 3]);
-    u[4 * q + 3] = _mm512_unpackhi_epi64(t[4 * q + 1], t[4 * q + 3]);
-  }
-#pragma GCC unroll 4
-  for (int s = 0; s < 4; ++s) {
-    const __m512i v0 = _mm512_shuffle_i32x4(u[s], u[4 + s], 0x88);
-    const __m512i v1 = _mm512_shuffle_i32x4(u[s], u[4 + s], 0xDD);
-    const __m512i w0 = _mm512_shuffle_i32x4(u[8 + s], u[12 + s], 0x88);
-    const __m512i w1 = _mm512_shuffle_i32x4(u[8 + s], u[12 + s], 0xDD);
-    r[s] = _mm512_shuffle_i32x4(v0, w0, 0x88);
-    r[4 + s] = _mm512_shuffle_i32x4(v1, w1, 0x88);
-    r[8 + s] = _mm512_shuffle_i32x4(v0, w0, 0xDD);
-    r[12 + s] = _mm512_shuffle_i32x4(v1, w1, 0xDD);
   }
 }
 

@@ -4,7 +4,8 @@
 // Both drivers follow the same scheme (described in gemm.cc): C is split into a grid of
 // rectangles aligned to the micro-tile, one per thread (choose_grid, run_grid); each thread runs
 // the Goto loop nest over its rectangle (for_each_block) with balanced cache blocks
-// (balanced_block, rect_blocks) and its own thread_local packing buffers (ScratchBuffer).
+// (balanced_block, rect_blocks) and its own thread_local packing buffers (ScratchBuffer, from
+// scratch_buffer.h).
 // What differs (element types, packed layouts, K blocking, pre-packed weights, kernel costs) stays
 // in the drivers and reaches these helpers as the kernel set, a GridCost and callbacks.
 //
@@ -15,11 +16,9 @@
 // (gemm_bf16_kernels.h).
 #pragma once
 #include <algorithm>
-#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 
+#include "scratch_buffer.h"
 #include "threadpool.h"
 
 namespace raddino::cpu::gemm_driver {
@@ -34,34 +33,8 @@ inline int64_t balanced_block(int64_t total, int64_t max_block, int64_t unit) {
   return std::max(unit, round_up(ceil_div(total, blocks), unit));
 }
 
-// A 64-byte aligned scratch buffer that only grows; one per thread and role, reused by calls.
-class ScratchBuffer {
- public:
-  ScratchBuffer() = default;
-  ScratchBuffer(const ScratchBuffer&) = delete;
-  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
-  ~ScratchBuffer() { std::free(ptr_); }
-
-  // Room for `count` elements of type P (the previous contents are not kept when it grows).
-  template <typename P>
-  P* get(int64_t count) {
-    const size_t bytes = sizeof(P) * count;
-    if (bytes > capacity_) {
-      std::free(ptr_);
-      ptr_ = nullptr;
-      capacity_ = 0;
-      const size_t rounded = (bytes + 63) / 64 * 64;
-      ptr_ = std::aligned_alloc(64, rounded);
-      if (ptr_ == nullptr) throw std::bad_alloc();
-      capacity_ = rounded;
-    }
-    return static_cast<P*>(ptr_);
-  }
-
- private:
-  void* ptr_ = nullptr;
-  size_t capacity_ = 0;
-};
+// The drivers' thread_local packing buffers (scratch_buffer.h; the attention kernels use it too).
+using cpu::ScratchBuffer;
 
 // Cache blocks of one thread's rectangle of C (rows x cols): A blocks of mc rows and B blocks of
 // nc columns (balanced, whole micro-panels), and the rows / columns the packing buffers need
