@@ -80,12 +80,16 @@ export function attentionQkv(qkv: Tensor, numHeads: number, scale?: number): Ten
   }
   const hd = C3 / 3 / numHeads;
   const s = scale ?? 1 / Math.sqrt(hd);
-  const q5 = native.permute(native.reshape(qkv.handle('attention'), [B, N, 3, numHeads, hd]), [2, 0, 3, 1, 4]);
+  const qkv5 = native.reshape(qkv.handle('attention'), [B, N, 3, numHeads, hd]);
+  const q5 = native.permute(qkv5, [2, 0, 3, 1, 4]);
   const [q, k, v] = [0, 1, 2].map((i) => native.select(q5, 0, i));
+  qkv5.dispose();
   q5.dispose();
   try {
     const [o, lse] = native.attention(q, k, v, s);
-    const out = wrap(native.reshape(native.transpose(o, 1, 2), [B, N, C3 / 3]));
+    const oT = native.transpose(o, 1, 2);
+    const out = wrap(native.reshape(oT, [B, N, C3 / 3]));
+    oT.dispose();
     o.dispose();
     const l = keep(wrap(lse));
     try {
