@@ -27,6 +27,12 @@ export interface SyntheticOptions {
   size: number;
   /** Data-set seed (a non-negative safe integer); images are indexed within it. */
   seed?: number;
+  /**
+   * Scale of the acquisition variability that carries no label (rotation, zoom, shift, exposure
+   * window, gamma, heel-effect tilt, noise): 0 = none, 1 = default. Larger values make the labels
+   * harder for pixel-level models; the anatomy and the labels of an index do not change with it.
+   */
+  nuisance?: number;
 }
 
 // ---- named constants: label rates and the shape of the anatomy ------------------------------
@@ -36,6 +42,7 @@ const P = { cardiomegaly: 0.4, ett: 0.2, cvc: 0.2, ngTube: 0.15, opacitySide: 0.
 const CTR = { normal: [0.36, 0.47], enlarged: [0.53, 0.64] } as const;
 const KAPPA = 2.2;        // brightness = 1 - exp(-KAPPA * attenuation)
 const EDGE = 0.012;       // soft edge width of organs (body-space units)
+const MAX_NUISANCE = 4;   // beyond it the exposure window can invert
 
 // ---- seeded numbers ---------------------------------------------------------------------------
 /** 32-bit hash of (seed, index) for the per-image stream (murmur3 finaliser). */
@@ -91,7 +98,7 @@ const smooth = (s: number): number => (s <= 0 ? 0 : s >= 1 ? 1 : s * s * (3 - 2 
 /** Soft inside-indicator of a signed distance d (positive inside) with edge width e. */
 const inside = (d: number, e: number): number => smooth(d / e + 0.5);
 
-function makeScene(rng: Rng): { scene: Scene; labels: Record<SyntheticLabel, number> } {
+function makeScene(rng: Rng, nu: number): { scene: Scene; labels: Record<SyntheticLabel, number> } {
   // Habitus: soft-tissue thickness outside the rib cage (and a denser soft tissue with it).
   const fat = rng.next();
   const habitus = fat < 1 / 3 ? 0 : fat < 2 / 3 ? 1 : 2;
@@ -162,16 +169,17 @@ function makeScene(rng: Rng): { scene: Scene; labels: Record<SyntheticLabel, num
     });
   }
 
-  const angle = (rng.uniform(-6, 6) * Math.PI) / 180;
+  const jitter = (centre: number, half: number) => centre + nu * half * (2 * rng.next() - 1);
+  const angle = (jitter(0, 6) * Math.PI) / 180;
   const scene: Scene = {
     tissue, bodyHalf, neckHalf: rng.uniform(0.08, 0.11), lungs, air: tissue * rng.uniform(0.68, 0.8), heart,
     ribs: { y0: ya - 0.02, spacing: (yb - ya) / rng.uniform(8.5, 9.5), count: 10, thick: rng.uniform(0.022, 0.03) },
     spine: { half: rng.uniform(0.03, 0.04), period: rng.uniform(0.045, 0.055), phase: rng.next() },
     clavicleY: rng.uniform(0.14, 0.19), tracheaX, carinaY, blobs, devices,
-    view: { cos: Math.cos(angle), sin: Math.sin(angle), scale: rng.uniform(0.9, 1.05), dx: rng.uniform(-0.04, 0.04), dy: rng.uniform(-0.04, 0.04) },
+    view: { cos: Math.cos(angle), sin: Math.sin(angle), scale: jitter(0.975, 0.075), dx: jitter(0, 0.04), dy: jitter(0, 0.04) },
     exposure: {
-      lo: rng.uniform(-0.05, 0.12), hi: rng.uniform(0.88, 1.05), gamma: rng.uniform(0.8, 1.25), noise: rng.uniform(0.005, 0.03),
-      tiltX: rng.uniform(-0.06, 0.06), tiltY: rng.uniform(-0.06, 0.06),
+      lo: jitter(0.035, 0.085), hi: jitter(0.965, 0.085), gamma: Math.exp(jitter(0, 0.22)), noise: 0.005 + nu * rng.uniform(0, 0.025),
+      tiltX: jitter(0, 0.06), tiltY: jitter(0, 0.06),
     },
   };
   const labels: Record<SyntheticLabel, number> = {
@@ -331,7 +339,8 @@ function render(scene: Scene, size: number, rng: Rng): Float32Array {
   return out;
 }
 
-function checkOptions(op: string, size: unknown, seed: unknown): void {
+function checkOptions(op: string, size: unknown, seed: unknown, nuisance: unknown): void {
+  if (typeof nuisance !== 'number' || !(nuisance >= 0 && nuisance <= MAX_NUISANCE)) throw new RangeError(`${op}: option 'nuisance' is ${String(nuisance)} (expected a number in [0, ${MAX_NUISANCE}])`);
   if (typeof size !== 'number' || !Number.isInteger(size) || size < 16) throw new RangeError(`${op}: argument 'size' is ${String(size)} (expected an integer >= 16)`);
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`${op}: argument 'seed' is ${String(seed)} (expected a non-negative safe integer)`);
 }
@@ -339,10 +348,10 @@ function checkOptions(op: string, size: unknown, seed: unknown): void {
 /** The image and labels number `index` of the data set `seed`: the same (seed, index) always gives the same pixels. */
 export function generateSyntheticCXR(index: number, opts: SyntheticOptions): SyntheticImage {
   const seed = opts.seed ?? 0;
-  checkOptions('generateSyntheticCXR', opts.size, seed);
+  checkOptions('generateSyntheticCXR', opts.size, seed, opts.nuisance ?? 1);
   if (!Number.isSafeInteger(index) || index < 0) throw new RangeError(`generateSyntheticCXR: argument 'index' is ${index} (expected a non-negative integer)`);
   const rng = new Rng(mix(seed, index));
-  const { scene, labels } = makeScene(rng);
+  const { scene, labels } = makeScene(rng, opts.nuisance ?? 1);
   return { image: render(scene, opts.size, rng), labels };
 }
 
@@ -392,7 +401,7 @@ export async function encodeGrayPng(image: Float32Array, size: number, bitDepth:
  */
 export async function writeSyntheticDataset(dir: string, opts: WriteSyntheticOptions): Promise<SyntheticDataset> {
   const seed = opts.seed ?? 0, bitDepth = opts.bitDepth ?? 8, concurrency = opts.concurrency ?? 4;
-  checkOptions('writeSyntheticDataset', opts.size, seed);
+  checkOptions('writeSyntheticDataset', opts.size, seed, opts.nuisance ?? 1);
   if (!Number.isInteger(opts.n) || opts.n < 1) throw new RangeError(`writeSyntheticDataset: argument 'n' is ${opts.n} (expected an integer >= 1)`);
   if (bitDepth !== 8 && bitDepth !== 16) throw new RangeError(`writeSyntheticDataset: argument 'bitDepth' is ${String(bitDepth)} (expected 8 or 16)`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`writeSyntheticDataset: argument 'concurrency' is ${concurrency} (expected an integer >= 1)`);
@@ -404,7 +413,7 @@ export async function writeSyntheticDataset(dir: string, opts: WriteSyntheticOpt
   const worker = async (): Promise<void> => {
     while (next < opts.n) {
       const i = next++;
-      const { image, labels: l } = generateSyntheticCXR(i, { size: opts.size, seed });
+      const { image, labels: l } = generateSyntheticCXR(i, { size: opts.size, seed, nuisance: opts.nuisance });
       const rel = `images/${String(i).padStart(digits, '0')}.png`;
       paths[i] = rel;
       labels[i] = l;
