@@ -6,3 +6,5 @@ export * from './nn/index.js';
 export * from './models/index.js';
 export * from './io/index.js';
 export * from './optim/index.js';
+export * from './eval/index.js';
+export * from './data/synthetic.js';
