@@ -43,7 +43,7 @@ function naiveAP(y: ArrayLike<number>, s: ArrayLike<number>): number {
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /** The gradient of the logistic objective at the fitted model, recomputed independently (float64, standardised features). */
-function objectiveGradient(m: R.LogisticRegression, X: Float64Array[], y: number[]): number {
+function objectiveGradient(m: R.LogisticRegression, X: readonly ArrayLike<number>[], y: number[]): number {
   const n = X.length, d = X[0].length, K = m.classes.length, rows = m.coef.length;
   const gW = m.coef.map(() => new Float64Array(d)), gb = new Float64Array(rows);
   for (let i = 0; i < n; i++) {
