@@ -8,3 +8,4 @@ export * from './io/index.js';
 export * from './optim/index.js';
 export * from './eval/index.js';
 export * from './data/synthetic.js';
+export * from './data/index.js';

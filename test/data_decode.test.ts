@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodeDicom, decodeImage, detectFormat, ImageDecodeError, voiFunction } from '../lib/data/index.js';
+import { decodeDicom, decodeImage, detectImageFormat, ImageDecodeError, voiFunction } from '../lib/data/index.js';
 import { encapsulated, imageElements, tempDir, TS, writeDicom, type ImageSpec } from './data_helpers.js';
 
 const dir = tempDir();
@@ -50,7 +50,7 @@ describe('PNG and JPEG', () => {
     const h = 16;
     const smooth = Uint8Array.from({ length: w * h }, (_, i) => 40 + (i % w) * 8 + Math.floor(i / w) * 2);
     const jpg = await sharp(smooth, { raw: { width: w, height: h, channels: 1 } }).toColourspace('b-w').jpeg({ quality: 100 }).toBuffer();
-    expect(detectFormat(jpg)).toBe('jpeg');
+    expect(detectImageFormat(jpg)).toBe('jpeg');
     const g = await decodeImage(jpg);
     expect([g.width, g.height, g.channels]).toEqual([w, h, 1]);
     for (let i = 0; i < w * h; i++) expect(Math.abs(g.data[i]! - smooth[i]! / 255)).toBeLessThan(3 / 255);
@@ -80,7 +80,7 @@ function dicom(spec: ImageSpec, ts: string = TS.explicitLE): { data: number[]; c
 describe('DICOM', () => {
   it('is detected by DICM at byte 128, not by extension', async () => {
     const bytes = writeDicom(TS.explicitLE, imageElements({ rows: 1, cols: 2, pixels: [0, 10] }));
-    expect(detectFormat(bytes)).toBe('dicom');
+    expect(detectImageFormat(bytes)).toBe('dicom');
     const path = join(dir, 'image.png'); // wrong extension on purpose
     writeFileSync(path, bytes);
     expect(Array.from((await decodeImage(path)).data)).toEqual([0, 1]);

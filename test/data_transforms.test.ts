@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import * as R from '../lib/index.js';
 import {
   adjustBrightness, adjustContrast, adjustHue, adjustSaturation, colorJitter, DataAugmentationDINO, gaussianBlur,
-  gaussianKernel1d, hflip, IMAGENET_MEAN, IMAGENET_STD, normalize, randomResizedCropParams, randomSideCropParams,
+  gaussianKernel1d, hflip, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, normalize, randomResizedCropParams, randomSideCropParams,
   resampleBicubic, resizedCrop, resolveAugmentation, Rng, roundHalfEven, solarize, toGrayscale, type FloatImage,
 } from '../lib/data/index.js';
 
@@ -212,7 +212,7 @@ describe('pixel transforms', () => {
     const n = normalize(img);
     expect(n.length).toBe(12);
     for (let c = 0; c < 3; c++) {
-      for (let p = 0; p < 4; p++) expect(n[c * 4 + p]).toBe(Math.fround((img.data[p]! - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!));
+      for (let p = 0; p < 4; p++) expect(n[c * 4 + p]).toBe(Math.fround((img.data[p]! - IMAGENET_DEFAULT_MEAN[c]!) / IMAGENET_DEFAULT_STD[c]!));
     }
     const n3 = normalize(rgb, [0.5, 0.5, 0.5], [0.25, 0.5, 1]);
     [-1.2, 1.6, -0.2, -0.8, 0.1, 0.2].forEach((v, i) => expect(n3[i]).toBeCloseTo(v, 6));
@@ -248,8 +248,8 @@ describe('DataAugmentationDINO', () => {
       for (let c = 0; c < 3; c++) {
         const plane = crop.subarray(c * crop.length / 3, (c + 1) * crop.length / 3);
         for (const v of plane) {
-          expect(v).toBeGreaterThanOrEqual((0 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]! - 1e-5);
-          expect(v).toBeLessThanOrEqual((1 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]! + 1e-5);
+          expect(v).toBeGreaterThanOrEqual((0 - IMAGENET_DEFAULT_MEAN[c]!) / IMAGENET_DEFAULT_STD[c]! - 1e-5);
+          expect(v).toBeLessThanOrEqual((1 - IMAGENET_DEFAULT_MEAN[c]!) / IMAGENET_DEFAULT_STD[c]! + 1e-5);
         }
       }
     }
@@ -292,8 +292,8 @@ describe('DataAugmentationDINO', () => {
     const g = out.localCrops[0]!;
     const hw = 196 * 196;
     for (let p = 0; p < hw; p += 997) {
-      const v0 = g[p]! * IMAGENET_STD[0] + IMAGENET_MEAN[0];
-      expect(g[hw + p]! * IMAGENET_STD[1] + IMAGENET_MEAN[1]).toBeCloseTo(v0, 5);
+      const v0 = g[p]! * IMAGENET_DEFAULT_STD[0] + IMAGENET_DEFAULT_MEAN[0];
+      expect(g[hw + p]! * IMAGENET_DEFAULT_STD[1] + IMAGENET_DEFAULT_MEAN[1]).toBeCloseTo(v0, 5);
     }
   });
 });

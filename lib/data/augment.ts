@@ -4,7 +4,7 @@
 import { checkImage, type FloatImage } from './image.js';
 import type { Rng } from './rng.js';
 import {
-  colorJitter, gaussianBlur, hflip, IMAGENET_MEAN, IMAGENET_STD, type JitterOptions, normalize,
+  colorJitter, gaussianBlur, hflip, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, type JitterOptions, normalize,
   randomResizedCropParams, randomSideCropParams, resizedCrop, solarize, toGrayscale, type CropBox,
 } from './transforms.js';
 
@@ -80,8 +80,8 @@ function dinov2Defaults(patchSize: number): Omit<AugmentationConfig, 'preset' | 
     solarizeProbability: 0.2,
     solarizeThreshold: 0.5,
     grayscaleInput: false,
-    mean: [...IMAGENET_MEAN],
-    std: [...IMAGENET_STD],
+    mean: [...IMAGENET_DEFAULT_MEAN],
+    std: [...IMAGENET_DEFAULT_STD],
   };
 }
 

@@ -23,7 +23,7 @@ export type ImageFormat = 'png' | 'jpeg' | 'dicom';
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /** The format of an encoded image from its first bytes, or null when none matches. */
-export function detectFormat(bytes: Uint8Array): ImageFormat | null {
+export function detectImageFormat(bytes: Uint8Array): ImageFormat | null {
   if (bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return 'png';
   if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
   if (bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d) return 'dicom';
@@ -52,7 +52,7 @@ export async function decodeImage(pathOrBuffer: string | Uint8Array, opts: { nam
   } else {
     throw new TypeError(`decodeImage: argument 'pathOrBuffer' must be a path or a Uint8Array (got ${typeof pathOrBuffer})`);
   }
-  const format = detectFormat(bytes);
+  const format = detectImageFormat(bytes);
   if (format === null) {
     throw new ImageDecodeError(name, `unrecognised image format (${bytes.length} bytes; expected a PNG or JPEG signature, or DICM at byte 128)`);
   }

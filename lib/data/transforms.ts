@@ -337,14 +337,15 @@ export function solarize(img: FloatImage, threshold = 0.5): FloatImage {
   return { ...img, data: out };
 }
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+/** ImageNet statistics under timm's names, as dinov2/data/transforms.py uses them. */
+export const IMAGENET_DEFAULT_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_DEFAULT_STD = [0.229, 0.224, 0.225] as const;
 
 /**
  * (x - mean[c]) / std[c] into a 3-channel CHW array (written at `out[offset...]` when given);
  * a 1-channel image is replicated to the 3 channels the ViT expects.
  */
-export function normalize(img: FloatImage, mean: readonly number[] = IMAGENET_MEAN, std: readonly number[] = IMAGENET_STD,
+export function normalize(img: FloatImage, mean: readonly number[] = IMAGENET_DEFAULT_MEAN, std: readonly number[] = IMAGENET_DEFAULT_STD,
   out?: Float32Array, offset = 0): Float32Array {
   const hw = img.width * img.height;
   const dst = out ?? new Float32Array(3 * hw);
