@@ -126,7 +126,9 @@ export interface CollateOptions {
  * The reference's collate step. Crops are stacked crop-major (crop 0 of every image, then crop 1
  * ...). Of the nG·B global crops, m = floor(nG·B·maskProbability) get masks: with
  * probs = linspace(r0, r1, m + 1), mask i covers floor(N·U(probs[i], probs[i+1])) patches; the
- * rest get empty masks; the list is shuffled. upperbound = Σ floor(N·probs[i+1]).
+ * rest get empty masks; the list is shuffled. upperbound = Σ floor(N·probs[i+1]). probs are
+ * computed in float64 where the reference uses a float32 linspace, so a count or the
+ * (informational) upperbound can differ by one where N·p lands on an integer.
  */
 export function collateArrays(samples: readonly AugmentedSample[], opts: CollateOptions): CollatedArrays {
   const B = samples.length;
