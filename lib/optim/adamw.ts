@@ -15,7 +15,13 @@ export interface ParamGroup extends AdamWOptions {
   params: Tensor[];
   /** Free-form label (e.g. the group's role), kept for schedules and logs. */
   name?: string;
+  /** Scheduling metadata read by applyOptimSchedule (param_groups.ts): lr and weight-decay factors, last-layer flag. */
+  lrMultiplier?: number;
+  wdMultiplier?: number;
+  isLastLayer?: boolean;
 }
+
+type Group = Required<AdamWOptions> & Omit<ParamGroup, keyof AdamWOptions>;
 
 interface State {
   step: number;
@@ -24,7 +30,7 @@ interface State {
 }
 
 export class AdamW {
-  readonly groups: (Required<AdamWOptions> & { params: Tensor[]; name?: string })[];
+  readonly groups: Group[];
   private readonly state = new Map<Tensor, State>();
 
   constructor(params: Tensor[] | ParamGroup[], defaults: AdamWOptions = {}) {
