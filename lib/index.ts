@@ -9,3 +9,4 @@ export * from './optim/index.js';
 export * from './eval/index.js';
 export * from './data/synthetic.js';
 export * from './data/index.js';
+export * from './ssl/index.js';
