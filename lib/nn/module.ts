@@ -1,4 +1,7 @@
 // Module: named parameters, buffers and submodules with PyTorch's state-dict semantics.
+// Parameters mean gradients: importing nn registers every gradient rule, so code that imports a
+// model module directly (not through the package index) can call backward().
+import '../autograd/index.js';
 import { noGrad } from '../autograd/engine.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
