@@ -1,10 +1,11 @@
 // npm run bench [-- <suite...>] [--threads 1,2] [--json] [--quick]
-//   suites: gemm, elementwise, vit (default: all). --json prints one JSON object per row.
+//   suites: gemm, elementwise, vit, dinov2 (default: all). --json prints one JSON object per row.
+import { benchDinov2 } from './dinov2.js';
 import { benchElementwise } from './elementwise.js';
 import { benchGemm } from './gemm.js';
 import { benchVit } from './vit.js';
 
-const SUITES = { gemm: benchGemm, elementwise: benchElementwise, vit: benchVit } as const;
+const SUITES = { gemm: benchGemm, elementwise: benchElementwise, vit: benchVit, dinov2: benchDinov2 } as const;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

@@ -30,7 +30,7 @@ interface Workload {
 }
 
 /** Forward GFLOP of a ViT per image: 2 * (params-matmuls * tokens) + attention. */
-function vitGflop(d: number, depth: number, img: number): number {
+export function vitGflop(d: number, depth: number, img: number): number {
   const n = 1 + (img / 14) ** 2;
   const linear = depth * (12 * d * d) * n * 2;  // qkv 3d^2 + proj d^2 + mlp 8d^2
   const attn = depth * 2 * 2 * n * n * d;       // q k^T and p v

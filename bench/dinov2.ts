@@ -1,0 +1,64 @@
+// DINOv2 training-step benchmark (issue 4): ViT-S/14, 2 global crops at 224, 8 local crops at 98,
+// batch 8, one shared head with K = 4096, masks, centering, DINO + iBOT + KoLeo, clipping, AdamW,
+// EMA. Ours (bench/dinov2_step.ts) and PyTorch (bench/yardsticks/torch_dinov2.py, at its best
+// setting here: OMP_NUM_THREADS = threads, OMP_WAIT_POLICY=PASSIVE) each run in a child process,
+// so each peak RSS is the step's own. Ratio > 1: we are faster.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { packageRoot } from '../lib/tensor/native.js';
+import { fmt, report, Row } from './timing.js';
+import { fmaPeak } from './yardsticks.js';
+import { vitGflop } from './vit.js';
+
+const PYTHON = '/usr/bin/python3';
+
+interface StepTiming { median_s: number; min_s: number; peak_rss_mb: number; loss: number }
+
+function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): StepTiming | undefined {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', cwd: packageRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    return JSON.parse(out.trim().split('\n').pop()!) as StepTiming;
+  } catch (e) {
+    process.stderr.write(`bench dinov2: ${cmd} ${args[0]} failed: ${(e as Error).message.split('\n')[0]}\n`);
+    return undefined;
+  }
+}
+
+/** GFLOP of one step: student forward+backward (3x forward) on all crops, teacher forward on the global crops, the head on cls and masked tokens. */
+function stepGflop(B: number, gs: number, ls: number, nLocal: number, K: number): number {
+  const d = 384, depth = 12, hidden = 2048, bn = 256;
+  const N = (gs / 14) ** 2;
+  const M = B * N * 0.3;  // half of the 2B crops masked, mean ratio 0.3
+  const head = 2 * (d * hidden + hidden * hidden + hidden * bn + bn * K) / 1e9;
+  const student = 3 * (2 * B * vitGflop(d, depth, gs) + nLocal * B * vitGflop(d, depth, ls) + (nLocal * B + 2 * B + M) * head);
+  const teacher = 2 * B * vitGflop(d, depth, gs) + (2 * B + M) * head;
+  return student + teacher;
+}
+
+export async function benchDinov2(opts: { threads: number[]; json: boolean; quick: boolean }): Promise<Row[]> {
+  const B = 8, gs = 224, ls = 98, nLocal = 8, K = 4096, reps = opts.quick ? 1 : 3;
+  const shape = ['--batch', B, '--global-size', gs, '--local-size', ls, '--n-local', nLocal, '--k', K, '--reps', reps].map(String);
+  const rows: Row[] = [];
+  const gflop = stepGflop(B, gs, ls, nLocal, K);
+  for (const threads of opts.threads) {
+    const ours = runJson(process.execPath, ['--import', 'tsx', join('bench', 'dinov2_step.ts'), ...shape, '--threads', String(threads)]);
+    const torch = runJson(PYTHON, [join('bench', 'yardsticks', 'torch_dinov2.py'), '--arch', 'small', ...shape, '--threads', String(threads)],
+      { OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: 'PASSIVE' });
+    const peak = fmaPeak(threads);
+    const gflops = ours ? gflop / ours.median_s : undefined;
+    rows.push({
+      suite: 'dinov2', median_ms: ours ? ours.median_s * 1000 : NaN,
+      name: `DINOv2 step ViT-S/14 B${B} 2x${gs}+${nLocal}x${ls} K${K}`, threads,
+      img_s: ours ? B / ours.median_s : undefined, gflops, pct_peak: peak && gflops ? (100 * gflops) / peak : undefined,
+      rss_mb: ours?.peak_rss_mb, torch_ms: torch ? torch.median_s * 1000 : undefined, torch_img_s: torch ? B / torch.median_s : undefined,
+      torch_rss_mb: torch?.peak_rss_mb, vs_torch: ours && torch ? torch.median_s / ours.median_s : undefined,
+    });
+  }
+  report(rows, [
+    ['workload', (r) => r.name as string], ['thr', (r) => String(r.threads)], ['ms', (r) => fmt(r.median_ms, 0)],
+    ['img/s', (r) => fmt(r.img_s as number, 2)], ['GFLOP/s', (r) => fmt(r.gflops as number)], ['% peak', (r) => fmt(r.pct_peak as number)],
+    ['peak RSS MB', (r) => fmt(r.rss_mb as number, 0)], ['PyTorch img/s', (r) => fmt(r.torch_img_s as number, 2)],
+    ['PyTorch RSS MB', (r) => fmt(r.torch_rss_mb as number, 0)], ['vs PyTorch', (r) => fmt(r.vs_torch as number, 2)],
+  ], opts.json);
+  return rows;
+}
