@@ -86,6 +86,20 @@ describe('safetensors round trip', () => {
     expect(R.memory().tensors).toBe(before);
   });
 
+  it('long tensor names and metadata values round-trip whole (a 16 KB JSON state, a 300-character name)', async () => {
+    const name = 'blocks.' + 'x'.repeat(300);
+    const state = JSON.stringify({ step: 12, note: 'y'.repeat(16_000), nested: { a: [1, 2, 3] } });
+    const t = R.tensor([1, 2, 3]);
+    const path = join(dir, 'long.safetensors');
+    await saveSafetensors(path, { [name]: t }, { state });
+    const got = await loadSafetensors(path);
+    expect([...got.tensors.keys()]).toEqual([name]);
+    expect(got.metadata.state).toBe(state);
+    expect(JSON.parse(got.metadata.state)).toEqual(JSON.parse(state));
+    for (const x of got.tensors.values()) x.dispose();
+    t.dispose();
+  });
+
   it('writes the reference layout byte for byte (hand-checked)', () => {
     // One F32 [1, 2, 3] tensor: the JSON is 64 bytes, so no padding; then 0..5 as little-endian floats.
     const t = R.tidy(() => R.arange(0, 6, 1, { dtype: 'float32' }).reshape([1, 2, 3]));

@@ -178,11 +178,11 @@ function prepare(op: string, tensors: TensorDict, metadata: Record<string, strin
       if (typeof v !== 'string') throw new TypeError(`${op}: argument 'metadata' has ${describe(v)} at ${quote(k)} (expected a string)`);
       if (LONE_SURROGATE.test(k + v)) throw new TypeError(`${op}: argument 'metadata' at ${quote(k)} has a lone surrogate (expected well-formed Unicode)`);
     }
-    parts.push(`"__metadata__":{${keys.map(({ k }) => `${quote(k)}:${quote(metadata[k])}`).join(',')}}`);
+    parts.push(`"__metadata__":{${keys.map(({ k }) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`);
   }
   let offset = 0;
   for (const { name, t, nbytes } of items) {
-    parts.push(`${quote(name)}:{"dtype":"${FROM_DTYPE[t.dtype]}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + nbytes}]}`);
+    parts.push(`${JSON.stringify(name)}:{"dtype":"${FROM_DTYPE[t.dtype]}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${offset + nbytes}]}`);
     offset += nbytes;
   }
   const json = Buffer.from(`{${parts.join(',')}}`, 'utf8');
