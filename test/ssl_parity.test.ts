@@ -255,7 +255,7 @@ function makeBatch(c: Record<string, number>, seed: number, maskedImages: number
   }
   return {
     globalCrops: lcgT([2 * B, 3, c.size, c.size], seed), localCrops: lcgT([c.n_local * B, 3, c.local_size, c.local_size], seed + 1),
-    masks: R.tensor(m, [2 * B, N]).to('bool'), maskIndices: R.tensor(BigInt64Array.from(idx)), masksWeight: R.tensor(w),
+    masks: R.tidy(() => R.tensor(m, [2 * B, N]).to('bool')), maskIndices: R.tensor(BigInt64Array.from(idx)), masksWeight: R.tensor(w),
     nMaskedPatches: idx.length, upperbound: idx.length + 3, batchSize: B, nGlobalCrops: 2, nLocalCrops: c.n_local,
   };
 }
