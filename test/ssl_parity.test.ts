@@ -209,6 +209,13 @@ describe('schedules and parameter groups parity', () => {
     });
   }
 
+  it('CosineScheduler with freeze, warmup and cosine parts, and past its end', () => {
+    const { options: o, values: ref } = cases.cosine;
+    const cs = new R.CosineScheduler({ baseValue: o.base_value, finalValue: o.final_value, totalIters: o.total_iters, warmupIters: o.warmup_iters,
+      startWarmupValue: o.start_warmup_value, freezeIters: o.freeze_iters });
+    ref.forEach((e: number, i: number) => expect(Math.abs(cs.at(i) - e), `it ${i}: ${cs.at(i)} vs ${e}`).toBeLessThanOrEqual(1e-15));
+  });
+
   it('parameter groups of a backbone with registers and of a head: multipliers, last layer, fusion', () => {
     const vit = new R.DinoVisionTransformer({ imgSize: 28, embedDim: 8, depth: 3, numHeads: 2, numRegisterTokens: 1 });
     const head = new DINOHead(8, 6, { hiddenDim: 4, bottleneckDim: 4 });

@@ -512,6 +512,9 @@ def main():
         sched[name] = {"config": c, "epochLength": E, "its": its,
                        "values": [[float(s[i]) for s in s5] for i in its]}
     cases["schedules"] = sched
+    opts = dict(base_value=0.5, final_value=0.1, total_iters=13, warmup_iters=3, start_warmup_value=0.2, freeze_iters=4)
+    cs = CosineScheduler(**opts)
+    cases["cosine"] = {"options": opts, "values": [float(cs[i]) for i in range(16)]}
 
     # parameter groups: a depth-3 backbone with registers and a DINO head
     bb = ["cls_token", "pos_embed", "register_tokens", "mask_token", "patch_embed.proj.weight", "patch_embed.proj.bias"]
