@@ -66,6 +66,32 @@ export class AdamW {
     for (const g of this.groups) for (const p of g.params) p.grad = null;
   }
 
+  /** The moments and step count of `param` (views the optimizer owns), or null before its first update. */
+  getState(param: Tensor): { step: number; expAvg: Tensor; expAvgSq: Tensor } | null {
+    const s = this.state.get(param);
+    return s ? { step: s.step, expAvg: s.expAvg, expAvgSq: s.expAvgSq } : null;
+  }
+
+  /** Restores the state of `param` (e.g. from a checkpoint): the moments are copied, shapes checked. */
+  setState(param: Tensor, state: { step: number; expAvg: Tensor; expAvgSq: Tensor }): void {
+    if (!this.groups.some((g) => g.params.includes(param))) throw new Error('AdamW.setState: the tensor is not a parameter of this optimizer');
+    if (!(Number.isInteger(state.step) && state.step >= 0)) throw new RangeError(`AdamW.setState: 'step' is ${state.step} (expected an integer >= 0)`);
+    for (const k of ['expAvg', 'expAvgSq'] as const) {
+      const t = state[k];
+      if (t.shape.length !== param.shape.length || t.shape.some((d, i) => d !== param.shape[i])) {
+        throw new RangeError(`AdamW.setState: '${k}' has shape [${t.shape.join(', ')}] (expected the parameter's [${param.shape.join(', ')}])`);
+      }
+    }
+    let s = this.state.get(param);
+    if (!s) {
+      s = { step: 0, expAvg: keep(zerosLike(param)), expAvgSq: keep(zerosLike(param)) };
+      this.state.set(param, s);
+    }
+    s.step = state.step;
+    s.expAvg.copy_(state.expAvg);
+    s.expAvgSq.copy_(state.expAvgSq);
+  }
+
   /** Frees the moment estimates. */
   dispose(): void {
     for (const s of this.state.values()) {

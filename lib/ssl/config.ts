@@ -152,7 +152,8 @@ const ENUMS: Record<string, readonly string[]> = {
 const isPlainObject = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
 
-const camel = (k: string) => k.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+// snake_case → camelCase; an all-caps key (the reference's train.OFFICIAL_EPOCH_LENGTH) is lower-cased first.
+const camel = (k: string) => (/^[A-Z0-9_]+$/.test(k) ? k.toLowerCase() : k).replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
 function mergeInto(base: Record<string, unknown>, patch: unknown, path: string, keyPath: string): Record<string, unknown> {
   if (!isPlainObject(patch)) {

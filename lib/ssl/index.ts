@@ -14,3 +14,5 @@ export type { SSLLosses } from './meta_arch.js';
 export { buildSchedules, CosineScheduler, scaledLr } from './schedules.js';
 export type { CosineSchedulerOptions, ScheduleValues, Schedules } from './schedules.js';
 export { CENTER_MOMENTUM, CenterState, SINKHORN_ITERATIONS, sinkhornKnopp, softmaxCenterTeacher } from './targets.js';
+export { augmentationFor, pretrain } from './trainer.js';
+export type { PretrainOptions, PretrainResult, StepRecord } from './trainer.js';
