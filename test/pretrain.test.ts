@@ -1,6 +1,7 @@
 // The pretraining loop, its run directory and the CLI: a killed-and-resumed run reproduces the
 // uninterrupted run exactly (losses and final weights), checkpoints are atomic and complete,
 // bad data and bad configs give clear errors or counted skips, and the demo runs end to end.
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +67,32 @@ describe('pretrain', () => {
     expect(memory().tensors).toBe(before);
     // no temp files left behind by the atomic writes
     expect(readdirSync(b).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  }, 120_000);
+
+  it('a run killed with SIGKILL mid-training resumes to the uninterrupted result', async () => {
+    const long = mergeConfig(cfg, { optim: { epochs: 8 } });  // 24 steps
+    const cfgFile = join(root, 'long.json');
+    writeFileSync(cfgFile, JSON.stringify({ optim: { epochs: 8, warmupEpochs: 1 }, train: { batchSizePerGpu: 4, officialEpochLength: 3 } }));
+    const killed = join(root, 'run_killed');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/bin.ts', 'pretrain', '--preset', 'tiny', '--config', cfgFile, '--data', csv,
+      '--out', killed, '--workers', '0', '--checkpoint-every', '1'], { stdio: 'ignore' });
+    const exited = new Promise<void>((res) => child.on('exit', () => res()));
+    const metricsPath = join(killed, 'metrics.jsonl');
+    for (let i = 0; i < 600; i++) {  // until 3 steps are logged, then kill -9
+      if (existsSync(metricsPath) && readFileSync(metricsPath, 'utf8').split('\n').filter(Boolean).length >= 3) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const done = new MetricsLog(metricsPath).read().length;
+    expect(done).toBeGreaterThanOrEqual(3);
+    expect(done).toBeLessThan(24);  // it really was killed mid-run
+    const resumed = await pretrain({ config: long, data: csv, out: killed, resume: true, numWorkers: 0, progress: false });
+    expect(resumed.finished).toBe(true);
+    resumed.model.dispose();
+    const straight = await pretrain({ config: long, data: csv, out: join(root, 'run_straight'), numWorkers: 0, progress: false });
+    straight.model.dispose();
+    expect(losses(new MetricsLog(metricsPath).read())).toEqual(losses(new MetricsLog(join(root, 'run_straight', 'metrics.jsonl')).read()));
   }, 120_000);
 
   it('records the schedules and the loss terms per step, and frees every step', async () => {

@@ -95,7 +95,7 @@ export class CenterState {
       if (!(t instanceof Tensor) || t.numel() !== this.K) {
         throw new RangeError(`CenterState.loadStateDict: '${k}' has shape [${t instanceof Tensor ? t.shape.join(', ') : typeof t}] (expected ${this.K} values)`);
       }
-      return keep(noGrad(() => t.to('float32').reshape(1, this.K).clone()));
+      return keep(noGrad(() => tidy(() => t.to('float32').reshape(1, this.K).clone())));
     };
     if (!src.has('center')) throw new Error('CenterState.loadStateDict: missing key \'center\'');
     const center = read('center')!, pending = read('pending');
