@@ -1,6 +1,6 @@
 // bf16 GEMM on CUDA at the ViT-B/14 shapes (batch 32 at 518x518: M = 32 * 1370 tokens):
 // y = x W^T with W [N, K], through the library's matmul (cuBLASLt). Prints one JSON line per
-// shape: median time and TFLOP/s (2 M N K / t). Run: npx tsx bench/cuda/gemm.ts
+// shape: median time and TFLOP/s (2 M N K / t). Run: node --import tsx bench/cuda/gemm.ts
 import { cudaInfo, cudaSynchronize, randn } from '../../lib/index.js';
 import { native } from '../../lib/tensor/native.js';
 

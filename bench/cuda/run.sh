@@ -11,15 +11,15 @@ if ! command -v node >/dev/null && [ -f .device/node.xz ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 date -u +%Y-%m-%dT%H:%MZ | tee -a "$OUT/gpu.txt"
-[ -f build/Release/raddino.node ] || npx cmake-js compile >"$OUT/addon_build.log" 2>&1 || { tail -30 "$OUT/addon_build.log"; exit 1; }
+[ -f build/Release/raddino.node ] || node node_modules/.bin/cmake-js compile >"$OUT/addon_build.log" 2>&1 || { tail -30 "$OUT/addon_build.log"; exit 1; }
 # cmake directly (same CMakeLists as npm run build:cuda, which wraps it in cmake-js)
 cmake -S . -B build-cuda -G Ninja -DRADDINO_CUDA=ON -DCMAKE_BUILD_TYPE=Release >"$OUT/cuda_build.log" 2>&1 &&
   cmake --build build-cuda -j 16 >>"$OUT/cuda_build.log" 2>&1 || { tail -40 "$OUT/cuda_build.log"; exit 1; }
 grep "raddino CUDA" "$OUT/cuda_build.log"
 ls -la build-cuda/Release/libraddino_cuda.so
-npx vitest run test/cuda_loader.test.ts test/cuda_parity.test.ts >"$OUT/tests.log" 2>&1; trc=$?
+node_modules/.bin/vitest run test/cuda_loader.test.ts test/cuda_parity.test.ts >"$OUT/tests.log" 2>&1; trc=$?
 grep -E "✗|×|FAIL|AssertionError|Error:" "$OUT/tests.log" | head -40
 grep -E "Test Files|Tests " "$OUT/tests.log"
-{ npx tsx bench/cuda/gemm.ts; python3 bench/cuda/gemm_torch.py; } 2>&1 | tee "$OUT/bench.jsonl"
+{ node --import tsx bench/cuda/gemm.ts; python3 bench/cuda/gemm_torch.py; } 2>&1 | tee "$OUT/bench.jsonl"
 echo; cat "$OUT/gpu.txt"; node bench/cuda/table.cjs < "$OUT/bench.jsonl" | tee "$OUT/table.md"
 exit $trc
