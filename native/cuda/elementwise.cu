@@ -152,7 +152,7 @@ void launch_map1(const OpCall& c, F f) {
       map1<T, T><<<blocks_for(n, 256), 256, 0, s>>>(it, out.data<T>(), x.data<T>(), n, f);
     }
   });
-  RADDINO_CUDA_LAUNCHED(op_name(c.op));
+  RADDINO_CUDA_LAUNCHED("element-wise");
 }
 
 template <typename F>
@@ -170,7 +170,7 @@ void launch_map2(const OpCall& c, const Tensor& a, const Tensor& b, F f) {
       map2<T, T><<<blocks_for(n, 256), 256, 0, s>>>(it, out.data<T>(), a.data<T>(), b.data<T>(), n, f);
     }
   });
-  RADDINO_CUDA_LAUNCHED(op_name(c.op));
+  RADDINO_CUDA_LAUNCHED("element-wise");
 }
 
 }  // namespace

@@ -242,10 +242,10 @@ void reduce_kernel(const OpCall& c) {
       dim3 block(128), grid(static_cast<unsigned>((pl.nout + 127) / 128), static_cast<unsigned>(splits));
       reduce_thread<T><<<grid, block, 0, s>>>(pl, r, x.data<T>(), out.data<T>(), partial.as<Acc>(), correction);
     }
-    RADDINO_CUDA_LAUNCHED(op_name(c.op));
+    RADDINO_CUDA_LAUNCHED("reduce");
     if (splits > 1) {
       reduce_merge<T><<<blocks_for(pl.nout, 128), 128, 0, s>>>(pl, r, partial.as<Acc>(), out.data<T>(), correction);
-      RADDINO_CUDA_LAUNCHED(op_name(c.op));
+      RADDINO_CUDA_LAUNCHED("reduce");
     }
   });
 }

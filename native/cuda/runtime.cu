@@ -215,6 +215,15 @@ void init_error(CudaInitError* err, const char* code, const std::string& msg) {
 
 std::string version_str(int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); }
 
+// The op names this library was compiled with (core/op_table.h; op_name() itself lives in the
+// addon's backend.cc, which this library may not link).
+const char* const kOpNames[] = {
+#define X(e, n, k) n,
+    RADDINO_OPS(X)
+#undef X
+};
+static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kNumOps, "op table and name list disagree");
+
 // Checks that the addon and this library agree on every shared layout and table.
 bool check_abi(const CudaHost* host, CudaInitError* err) {
   auto fail = [&](const std::string& what) {
@@ -230,8 +239,8 @@ bool check_abi(const CudaHost* host, CudaInitError* err) {
     return fail("struct sizes differ");
   if (host->num_ops != kNumOps) return fail(std::to_string(kNumOps) + " ops vs the addon's " + std::to_string(host->num_ops));
   for (int i = 0; i < kNumOps; ++i)
-    if (std::strcmp(host->op_names[i], op_name(static_cast<Op>(i))) != 0)
-      return fail(std::string("op ") + std::to_string(i) + " is '" + op_name(static_cast<Op>(i)) + "' here and '" +
+    if (std::strcmp(host->op_names[i], kOpNames[i]) != 0)
+      return fail(std::string("op ") + std::to_string(i) + " is '" + kOpNames[i] + "' here and '" +
                   host->op_names[i] + "' in the addon");
   if (host->num_dtypes != kNumDTypes) return fail("dtype tables differ");
   for (int i = 0; i < kNumDTypes; ++i)

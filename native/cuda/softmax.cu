@@ -94,7 +94,7 @@ void softmax_kernel(const OpCall& c) {
     softmax_rows<T><<<grid, block, 0, s>>>(rows, nrows, len, out.strides()[d], x.strides()[d], out.data<T>(), x.data<T>(),
                                            c.op == Op::LOG_SOFTMAX);
   });
-  RADDINO_CUDA_LAUNCHED(op_name(c.op));
+  RADDINO_CUDA_LAUNCHED("softmax");
 }
 
 void softmax_backward_kernel(const OpCall& c) {
@@ -112,7 +112,7 @@ void softmax_backward_kernel(const OpCall& c) {
     softmax_back_rows<T><<<grid, block, 0, s>>>(nrows, len, inner, dx.data<T>(), y.data<T>(), dy.data<T>(),
                                                 c.op == Op::LOG_SOFTMAX_BACK);
   });
-  RADDINO_CUDA_LAUNCHED(op_name(c.op));
+  RADDINO_CUDA_LAUNCHED("softmax");
 }
 
 }  // namespace raddino::cuda
