@@ -1,7 +1,7 @@
 // bf16 GEMM on CUDA at the ViT-B/14 shapes (batch 32 at 518x518: M = 32 * 1370 tokens):
 // y = x W^T with W [N, K], through the library's matmul (cuBLASLt). Prints one JSON line per
 // shape: median time and TFLOP/s (2 M N K / t). Run: node --import tsx bench/cuda/gemm.ts
-import { cudaInfo, cudaSynchronize, randn } from '../../lib/index.js';
+import { Tensor, cudaInfo, cudaSynchronize, randn } from '../../lib/index.js';
 import { native } from '../../lib/tensor/native.js';
 
 const M = 32 * 1370;
@@ -9,9 +9,16 @@ const SHAPES: [string, number, number][] = [['qkv', 2304, 768], ['fc1', 3072, 76
 const info = cudaInfo();
 if (!info.available) throw new Error(`bench/cuda/gemm: ${info.code}: ${info.error}`);
 
+function toCuda(t: Tensor): Tensor {
+  const b = t.to('bfloat16');
+  t.dispose();
+  try { return b.to('cuda'); } finally { b.dispose(); }
+}
+
 for (const [name, N, K] of SHAPES) {
-  const x = randn([M, K], { dtype: 'float32', device: 'cuda' }).to('bfloat16');
-  const w = randn([N, K], { dtype: 'float32', device: 'cuda' }).mul(0.05).to('bfloat16');
+  // Random data (never zeros), drawn on the CPU (random ops are not on CUDA yet), moved as bf16.
+  const x = toCuda(randn([M, K]));
+  const w = toCuda(randn([N, K], { std: 0.05 }));
   const hx = x.handle('bench'), hw = w.handle('bench');
   const once = () => native.matmul(hx, hw, false, true, null).dispose();
   for (let i = 0; i < 10; i++) once();

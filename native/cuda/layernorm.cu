@@ -77,15 +77,16 @@ __global__ void layer_norm_bwd_dx(int64_t nrows, int64_t C, const T* __restrict_
 template <typename T>
 __global__ void layer_norm_bwd_partial(int64_t nrows, int64_t C, int64_t chunk, const T* __restrict__ dy,
                                        const T* __restrict__ x, const float* __restrict__ mean,
-                                       const float* __restrict__ rstd, float* __restrict__ pw, float* __restrict__ pb) {
-  __shared__ float sw[8][33], sb[8][33];
+                                       const float* __restrict__ rstd, double* __restrict__ pw, double* __restrict__ pb) {
+  // float64 sums: dweight is a sum of many terms that largely cancel.
+  __shared__ double sw[8][33], sb[8][33];
   int64_t col = blockIdx.x * 32 + threadIdx.x;
   int64_t r0 = blockIdx.y * chunk, r1 = min(nrows, r0 + chunk);
-  float aw = 0.0f, ab = 0.0f;
+  double aw = 0.0, ab = 0.0;
   if (col < C) {
     for (int64_t r = r0 + threadIdx.y; r < r1; r += 8) {
       float g = to_f(dy[r * C + col]);
-      aw += g * (to_f(x[r * C + col]) - mean[r]) * rstd[r];
+      aw += static_cast<double>(g * ((to_f(x[r * C + col]) - mean[r]) * rstd[r]));
       ab += g;
     }
   }
@@ -103,7 +104,7 @@ __global__ void layer_norm_bwd_partial(int64_t nrows, int64_t C, int64_t chunk, 
 }
 
 template <typename T>
-__global__ void layer_norm_bwd_finish(int64_t C, int P, const float* __restrict__ pw, const float* __restrict__ pb,
+__global__ void layer_norm_bwd_finish(int64_t C, int P, const double* __restrict__ pw, const double* __restrict__ pb,
                                       T* __restrict__ dw, T* __restrict__ db) {
   int64_t col = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (col >= C) return;
@@ -162,7 +163,7 @@ void layer_norm_backward_kernel(const OpCall& c) {
   int P = 1;
   while (P < 256 && col_tiles * P < 1024 && nrows / (P * 2) >= 64) P *= 2;
   int64_t chunk = (nrows + P - 1) / P;
-  Scratch partial((dw || db) ? sizeof(float) * 2 * static_cast<size_t>(P * C) : 0, dev);
+  Scratch partial((dw || db) ? sizeof(double) * 2 * static_cast<size_t>(P * C) : 0, dev);
   visit_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     dim3 block(32, 4), grid(static_cast<unsigned>((nrows + 3) / 4));
@@ -170,8 +171,8 @@ void layer_norm_backward_kernel(const OpCall& c) {
                                                 w ? w->data<T>() : nullptr, w ? w->strides()[0] : 0, dx.data<T>());
     RADDINO_CUDA_LAUNCHED("layer_norm_back");
     if (!dw && !db) return;
-    float* pw = partial.as<float>();
-    float* pb = pw + static_cast<size_t>(P) * C;
+    double* pw = partial.as<double>();
+    double* pb = pw + static_cast<size_t>(P) * C;
     layer_norm_bwd_partial<T><<<dim3(static_cast<unsigned>(col_tiles), P), dim3(32, 8), 0, s>>>(
         nrows, C, chunk, dy.data<T>(), x.data<T>(), mean, rstd, pw, pb);
     RADDINO_CUDA_LAUNCHED("layer_norm_back");
