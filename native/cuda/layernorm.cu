@@ -85,8 +85,8 @@ __global__ void layer_norm_bwd_partial(int64_t nrows, int64_t C, int64_t chunk, 
   double aw = 0.0, ab = 0.0;
   if (col < C) {
     for (int64_t r = r0 + threadIdx.y; r < r1; r += 8) {
-      float g = to_f(dy[r * C + col]);
-      aw += static_cast<double>(g * ((to_f(x[r * C + col]) - mean[r]) * rstd[r]));
+      double g = to_f(dy[r * C + col]);
+      aw += g * ((static_cast<double>(to_f(x[r * C + col])) - mean[r]) * rstd[r]);
       ab += g;
     }
   }
