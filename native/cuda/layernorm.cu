@@ -9,7 +9,8 @@
 namespace raddino::cuda {
 namespace {
 
-__device__ __forceinline__ float warp_sum(float v) {
+template <typename A>
+__device__ __forceinline__ A warp_sum(A v) {
   for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
   return v;
 }
@@ -18,21 +19,24 @@ __device__ __forceinline__ float warp_sum(float v) {
 template <typename T>
 __global__ void layer_norm_fwd(Iter<1> rows, int64_t nrows, int64_t C, const T* __restrict__ x,
                                const T* __restrict__ w, int64_t w_step, const T* __restrict__ b, int64_t b_step,
-                               T* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd, float eps) {
+                               T* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd, double eps) {
   int64_t row = blockIdx.x * int64_t(blockDim.y) + threadIdx.y;
   if (row >= nrows) return;
   int64_t off[1];
   rows.offsets(row, off);
   const T* xr = x + off[0];
-  float sum = 0.0f;
+  // Statistics in float64, like the CPU reference: the backward's dweight is a sum that cancels
+  // and amplifies any error in mean and rstd.
+  double sum = 0.0;
   for (int64_t i = threadIdx.x; i < C; i += 32) sum += to_f(xr[i]);
-  float mu = warp_sum(sum) / static_cast<float>(C);
-  float sq = 0.0f;
+  const double mu_d = warp_sum(sum) / static_cast<double>(C);
+  double sq = 0.0;
   for (int64_t i = threadIdx.x; i < C; i += 32) {
-    float d = to_f(xr[i]) - mu;
+    double d = to_f(xr[i]) - mu_d;
     sq += d * d;
   }
-  float rs = rsqrtf(warp_sum(sq) / static_cast<float>(C) + eps);
+  const double rs_d = 1.0 / sqrt(warp_sum(sq) / static_cast<double>(C) + static_cast<double>(eps));
+  const float mu = static_cast<float>(mu_d), rs = static_cast<float>(rs_d);
   T* yr = y + row * C;
   for (int64_t i = threadIdx.x; i < C; i += 32) {
     float v = (to_f(xr[i]) - mu) * rs;
@@ -138,7 +142,7 @@ void layer_norm_kernel(const OpCall& c) {
     layer_norm_fwd<T><<<grid, block, 0, s>>>(rows, nrows, C, x.data<T>(), w ? w->data<T>() : nullptr,
                                              w ? w->strides()[0] : 0, b ? b->data<T>() : nullptr,
                                              b ? b->strides()[0] : 0, y.data<T>(), c.out[1]->data<float>(),
-                                             c.out[2]->data<float>(), static_cast<float>(c.p.a));
+                                             c.out[2]->data<float>(), c.p.a);
   });
   RADDINO_CUDA_LAUNCHED("layer_norm");
 }
