@@ -52,7 +52,7 @@ bool backend_loaded(DeviceType type) { return g_backends[static_cast<int>(type)]
 
 const Backend& backend(DeviceType type) {
   const Backend* be = g_backends[static_cast<int>(type)];
-  if (!be && type == DeviceType::CUDA) return *cuda_library().backend;  // loads or throws with a code
+  if (!be && type == DeviceType::CUDA) return cuda_backend();  // loads or throws with a code
   RADDINO_CHECK(be != nullptr, Value, "device '", device_name(type),
                 "': the backend is not built into this installation (build it with npm run build:cuda)");
   return *be;

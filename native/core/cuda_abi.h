@@ -11,9 +11,10 @@
 //   hidden. The caller passes its ABI version and the sizes of the structs both sides share and
 //   its op and dtype name tables; the library refuses (with an error, not a crash) when any of
 //   them differ from what it was compiled with, e.g. a library built from another checkout.
-// - Errors inside kernels are thrown by the addon's own `raise` (passed in CudaHost), so the
-//   exception object and its type belong to the addon; they unwind through the library's frames
-//   (built with exceptions and unwind tables) back into the dispatcher like any core error.
+// - No C++ exception crosses the boundary (one that unwound from the addon through the library's
+//   frames crashed Node on the H100 machine). Every function of the library's table returns a
+//   status; the library catches its own errors inside itself, and the addon's trampolines
+//   (core/cuda_loader.cc) turn a failed status into a raddino::Error with its code.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +24,7 @@
 namespace raddino {
 
 // Bump whenever Tensor, OpCall, OpParams, Backend, CudaHost or CudaLibrary change layout or meaning.
-constexpr uint32_t kCudaAbiVersion = 1;
+constexpr uint32_t kCudaAbiVersion = 2;
 
 struct CudaHost {
   uint32_t abi_version;
@@ -31,8 +32,25 @@ struct CudaHost {
   int32_t num_ops, num_dtypes;
   const char* const* op_names;     // num_ops names in table order
   const char* const* dtype_names;  // num_dtypes names in enum order
-  // Throws a raddino::Error of `kind` (an ErrorKind value) with `code` (may be empty) and `message`.
-  void (*raise)(int kind, const char* code, const char* message);
+};
+
+// A call's outcome: failed != 0 with kind (an ErrorKind value), code (may be empty) and message.
+struct CudaStatus {
+  int failed;
+  int kind;
+  char code[64];
+  char message[1024];
+};
+
+// The backend as the library exports it: the addon wraps each entry in a trampoline that throws.
+using CudaKernel = int (*)(const OpCall& call, CudaStatus* st);
+struct CudaBackendTable {
+  CudaKernel kernels[kNumOps];
+  DTypeMask dtypes[kNumOps];
+  int (*alloc)(size_t nbytes, int device, void** out, CudaStatus* st);
+  void (*free)(void* ptr, size_t nbytes, int device);  // cannot fail
+  int (*to_host)(void* dst, const void* src, size_t nbytes, int device, CudaStatus* st);
+  int (*from_host)(void* dst, const void* src, size_t nbytes, int device, CudaStatus* st);
 };
 
 struct CudaDeviceInfo {
@@ -45,15 +63,15 @@ struct CudaDeviceInfo {
 // What a successful init hands back; valid for the life of the process (the library is never
 // unloaded).
 struct CudaLibrary {
-  const Backend* backend;
+  const CudaBackendTable* table;
   int device_count;
   int driver_version, runtime_version, cublas_version;  // e.g. 13000 for CUDA 13.0
   const char* build_archs;                              // "80;90" ...
   void (*device_info)(int device, CudaDeviceInfo* out);
-  void (*synchronize)(int device);                      // waits for the device's stream
-  void (*empty_cache)();                                // returns cached blocks to the driver
-  int64_t (*cached_bytes)(int device);                  // free blocks kept by the allocator
-  int64_t (*reserved_bytes)(int device);                // all bytes taken from the driver
+  int (*synchronize)(int device, CudaStatus* st);      // waits for the device's stream
+  int (*empty_cache)(CudaStatus* st);                   // returns cached blocks to the driver
+  int64_t (*cached_bytes)(int device);                  // free blocks kept by the allocator (0 on error)
+  int64_t (*reserved_bytes)(int device);                // all bytes taken from the driver (0 on error)
   void (*set_tf32)(bool on);                            // float32 GEMMs on tensor cores (tf32)
   bool (*tf32)();
 };

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #include "core/error.h"
 
@@ -31,9 +32,49 @@ const char* const* dtype_name_table() {
   return names;
 }
 
-// Called by the library to throw: the exception is built here, in the addon (core/cuda_abi.h).
-void host_raise(int kind, const char* code, const char* message) {
-  throw Error(static_cast<ErrorKind>(kind), code ? code : "", message ? message : "cuda: unknown error");
+[[noreturn]] void throw_status(const CudaStatus& st) {
+  throw Error(static_cast<ErrorKind>(st.kind), st.code, st.message[0] ? st.message : "cuda: unknown error");
+}
+
+// The trampolines: the library reports, the addon throws (core/cuda_abi.h).
+template <int I>
+void kernel_trampoline(const OpCall& call) {
+  CudaStatus st{};
+  if (g_lib->table->kernels[I](call, &st)) throw_status(st);
+}
+
+template <size_t... I>
+void set_kernels(Backend& be, const CudaBackendTable& t, std::index_sequence<I...>) {
+  ((be.kernels[I] = t.kernels[I] ? &kernel_trampoline<static_cast<int>(I)> : nullptr), ...);
+}
+
+void* alloc_trampoline(size_t nbytes, int device) {
+  CudaStatus st{};
+  void* p = nullptr;
+  if (g_lib->table->alloc(nbytes, device, &p, &st)) throw_status(st);
+  return p;
+}
+void free_trampoline(void* p, size_t nbytes, int device) { g_lib->table->free(p, nbytes, device); }
+void to_host_trampoline(void* dst, const void* src, size_t nbytes, int device) {
+  CudaStatus st{};
+  if (g_lib->table->to_host(dst, src, nbytes, device, &st)) throw_status(st);
+}
+void from_host_trampoline(void* dst, const void* src, size_t nbytes, int device) {
+  CudaStatus st{};
+  if (g_lib->table->from_host(dst, src, nbytes, device, &st)) throw_status(st);
+}
+
+Backend g_backend{};
+
+void build_backend(const CudaLibrary& lib) {
+  g_backend.type = DeviceType::CUDA;
+  g_backend.name = "cuda";
+  set_kernels(g_backend, *lib.table, std::make_index_sequence<kNumOps>{});
+  for (int i = 0; i < kNumOps; ++i) g_backend.dtypes[i] = lib.table->dtypes[i];
+  g_backend.alloc = alloc_trampoline;
+  g_backend.free = free_trampoline;
+  g_backend.to_host = to_host_trampoline;
+  g_backend.from_host = from_host_trampoline;
 }
 
 void set_error(const char* code, const std::string& msg) {
@@ -107,7 +148,6 @@ const CudaLibrary* load_locked() {
   host.num_dtypes = kNumDTypes;
   host.op_names = op_name_table();
   host.dtype_names = dtype_name_table();
-  host.raise = host_raise;
   CudaInitError err{};
   const CudaLibrary* lib = init(&host, &err);
   if (!lib) {
@@ -129,10 +169,12 @@ void set_cuda_library_paths(std::vector<std::string> paths) {
 const CudaLibrary* try_cuda_library() {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (!g_lib) {
-    g_lib = load_locked();
-    if (g_lib) {
+    const CudaLibrary* lib = load_locked();
+    if (lib) {
       g_error = CudaInitError{};
-      register_backend(g_lib->backend);
+      g_lib = lib;
+      build_backend(*lib);
+      register_backend(&g_backend);
     }
   }
   return g_lib;
@@ -153,5 +195,21 @@ const CudaLibrary* loaded_cuda_library() {
 }
 
 const CudaInitError& cuda_load_error() { return g_error; }
+
+const Backend& cuda_backend() {
+  cuda_library();
+  return g_backend;
+}
+
+void cuda_synchronize(int device) {
+  CudaStatus st{};
+  if (cuda_library().synchronize(device, &st)) throw_status(st);
+}
+
+void cuda_empty_cache() {
+  const CudaLibrary* lib = loaded_cuda_library();
+  CudaStatus st{};
+  if (lib && lib->empty_cache(&st)) throw_status(st);
+}
 
 }  // namespace raddino

@@ -24,5 +24,10 @@ const CudaLibrary* try_cuda_library();
 const CudaLibrary* loaded_cuda_library();
 // Why the last load failed (code and message); empty when it has not failed.
 const CudaInitError& cuda_load_error();
+// The backend the core registers for CUDA: trampolines over the library's table that throw.
+const Backend& cuda_backend();
+// The library's runtime calls, throwing its errors (the library must be loaded).
+void cuda_synchronize(int device);
+void cuda_empty_cache();
 
 }  // namespace raddino

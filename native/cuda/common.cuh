@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include "core/backend.h"
@@ -17,7 +18,14 @@
 namespace raddino::cuda {
 
 // ---- errors ---------------------------------------------------------------------------------
-// Throws through the addon's raise (a raddino::Error with `code`).
+// The library's own exception: thrown and caught inside the library only; the entry points of
+// its table turn it into a CudaStatus (core/cuda_abi.h).
+struct Failure : std::runtime_error {
+  Failure(ErrorKind k, const char* c, const std::string& m) : std::runtime_error(m), kind(k), code(c ? c : "") {}
+  ErrorKind kind;
+  std::string code;
+};
+// Throws a Failure.
 [[noreturn]] void raise(ErrorKind kind, const char* code, const std::string& message);
 // A CUDA runtime error: ERR_RADDINO_CUDA_OOM for allocation failures, else ERR_RADDINO_CUDA.
 [[noreturn]] void raise_cuda(cudaError_t e, const char* what);

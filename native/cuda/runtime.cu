@@ -18,7 +18,34 @@
 namespace raddino::cuda {
 namespace {
 
-const CudaHost* g_host = nullptr;
+// Runs fn, turning the library's errors into a status: nothing unwinds out of the library.
+template <typename F>
+int status_of(CudaStatus* st, F&& fn) {
+  auto fill = [&](int kind, const char* code, const char* msg) {
+    st->failed = 1;
+    st->kind = kind;
+    std::snprintf(st->code, sizeof st->code, "%s", code);
+    std::snprintf(st->message, sizeof st->message, "%s", msg);
+  };
+  try {
+    fn();
+    st->failed = 0;
+  } catch (const Failure& f) {
+    fill(static_cast<int>(f.kind), f.code.c_str(), f.what());
+  } catch (const std::bad_alloc&) {
+    fill(static_cast<int>(ErrorKind::Range), "", "cuda: out of host memory");
+  } catch (const std::exception& e) {
+    fill(static_cast<int>(ErrorKind::Value), "ERR_RADDINO_CUDA", e.what());
+  } catch (...) {
+    fill(static_cast<int>(ErrorKind::Value), "ERR_RADDINO_CUDA", "cuda: unknown error");
+  }
+  return st->failed;
+}
+
+template <Kernel K>
+int guarded_kernel(const OpCall& c, CudaStatus* st) {
+  return status_of(st, [&] { K(c); });
+}
 
 // Staging: host copies go through two pinned buffers so that the memcpy of one chunk overlaps
 // the DMA of the other.
@@ -88,8 +115,6 @@ void ensure_staging(DeviceState& s) {
   }
 }
 
-void* backend_alloc(size_t nbytes, int device) { return device_alloc(nbytes, device); }
-void backend_free(void* p, size_t nbytes, int device) { device_free(p, nbytes, device); }
 
 // Host -> device: each chunk is copied into a staging buffer and queued; the call returns once
 // the host memory has been read (the device copy may still be in flight, in stream order).
@@ -130,32 +155,55 @@ void to_host(void* dst, const void* src, size_t nbytes, int device) {
   }
 }
 
-void synchronize(int device) { RADDINO_CUDA_CHECK(cudaStreamSynchronize(state(device).stream)); }
+int synchronize(int device, CudaStatus* st) {
+  return status_of(st, [&] { RADDINO_CUDA_CHECK(cudaStreamSynchronize(state(device).stream)); });
+}
 
-void empty_cache() {
-  for (int d = 0; d < g_device_count; ++d) {
-    DeviceState& s = state(d);
-    RADDINO_CUDA_CHECK(cudaStreamSynchronize(s.stream));
-    std::lock_guard<std::mutex> lock(s.mu);
-    release_cached(s);
-  }
+int empty_cache(CudaStatus* st) {
+  return status_of(st, [&] {
+    for (int d = 0; d < g_device_count; ++d) {
+      DeviceState& s = state(d);
+      RADDINO_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+      std::lock_guard<std::mutex> lock(s.mu);
+      release_cached(s);
+    }
+  });
 }
 
 int64_t cached_bytes(int device) {
-  DeviceState& s = state(device);
+  if (device < 0 || device >= g_device_count) return 0;
+  DeviceState& s = g_devices[device];
   std::lock_guard<std::mutex> lock(s.mu);
   return s.cached;
 }
 
 int64_t reserved_bytes(int device) {
-  DeviceState& s = state(device);
+  if (device < 0 || device >= g_device_count) return 0;
+  DeviceState& s = g_devices[device];
   std::lock_guard<std::mutex> lock(s.mu);
   return s.reserved;
 }
 
+int table_alloc(size_t nbytes, int device, void** out, CudaStatus* st) {
+  return status_of(st, [&] { *out = device_alloc(nbytes, device); });
+}
+void table_free(void* p, size_t nbytes, int device) {
+  CudaStatus st{};
+  status_of(&st, [&] { device_free(p, nbytes, device); });  // only a bad_alloc of the free list
+}
+int table_to_host(void* dst, const void* src, size_t nbytes, int device, CudaStatus* st) {
+  return status_of(st, [&] { to_host(dst, src, nbytes, device); });
+}
+int table_from_host(void* dst, const void* src, size_t nbytes, int device, CudaStatus* st) {
+  return status_of(st, [&] { from_host(dst, src, nbytes, device); });
+}
+
 void device_info(int device, CudaDeviceInfo* out) {
   cudaDeviceProp p{};
-  RADDINO_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  if (cudaGetDeviceProperties(&p, device) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
   std::snprintf(out->name, sizeof out->name, "%s", p.name);
   out->major = p.major;
   out->minor = p.minor;
@@ -165,47 +213,45 @@ void device_info(int device, CudaDeviceInfo* out) {
 
 constexpr DTypeMask bit(DType d) { return dtype_bit(d); }
 
-Backend make_backend() {
-  Backend be{};
-  be.type = DeviceType::CUDA;
-  be.name = "cuda";
-  be.alloc = backend_alloc;
-  be.free = backend_free;
-  be.to_host = to_host;
-  be.from_host = from_host;
-  auto set = [&](Op op, Kernel k, DTypeMask m) {
+CudaBackendTable make_table() {
+  CudaBackendTable be{};
+  be.alloc = table_alloc;
+  be.free = table_free;
+  be.to_host = table_to_host;
+  be.from_host = table_from_host;
+  auto set = [&](Op op, CudaKernel k, DTypeMask m) {
     be.kernels[static_cast<int>(op)] = k;
     be.dtypes[static_cast<int>(op)] = m;
   };
   constexpr DTypeMask kF = bit(DType::F32) | bit(DType::BF16) | bit(DType::F16);  // computed in float32
   constexpr DTypeMask kFB = kF | bit(DType::BOOL);
-  set(Op::COPY, copy_kernel, kAllMask);
-  set(Op::CAST, copy_kernel, kAllMask);
-  set(Op::FILL, fill_kernel, kAllMask);
-  set(Op::ARANGE, fill_kernel, kF | bit(DType::F64) | kIntMask);
-  set(Op::LINSPACE, fill_kernel, kF | bit(DType::F64) | kIntMask);
+  set(Op::COPY, guarded_kernel<copy_kernel>, kAllMask);
+  set(Op::CAST, guarded_kernel<copy_kernel>, kAllMask);
+  set(Op::FILL, guarded_kernel<fill_kernel>, kAllMask);
+  set(Op::ARANGE, guarded_kernel<fill_kernel>, kF | bit(DType::F64) | kIntMask);
+  set(Op::LINSPACE, guarded_kernel<fill_kernel>, kF | bit(DType::F64) | kIntMask);
   for (Op op : {Op::NEG, Op::ABS, Op::SIGN, Op::SQUARE, Op::RECIPROCAL, Op::EXP, Op::EXPM1, Op::LOG, Op::LOG1P, Op::SQRT,
                 Op::RSQRT, Op::SIN, Op::COS, Op::TANH, Op::ERF, Op::SIGMOID, Op::RELU, Op::GELU, Op::GELU_TANH, Op::SILU,
                 Op::FLOOR, Op::CEIL, Op::ROUND, Op::CLAMP})
-    set(op, unary_kernel, kF);
-  set(Op::LOGICAL_NOT, unary_kernel, kFB);
-  for (Op op : {Op::ADD, Op::SUB, Op::MUL, Op::DIV, Op::POW, Op::MAXIMUM, Op::MINIMUM}) set(op, binary_kernel, kF);
-  for (Op op : {Op::EQ, Op::NE, Op::LT, Op::LE, Op::GT, Op::GE}) set(op, binary_kernel, kF);
-  for (Op op : {Op::LOGICAL_AND, Op::LOGICAL_OR}) set(op, binary_kernel, kFB);
-  set(Op::WHERE, where_kernel, kFB);
-  for (Op op : {Op::SUM, Op::MEAN, Op::MAX, Op::MIN, Op::VAR, Op::LOGSUMEXP, Op::NORM}) set(op, reduce_kernel, kF);
-  for (Op op : {Op::SOFTMAX, Op::LOG_SOFTMAX}) set(op, softmax_kernel, kF);
-  for (Op op : {Op::SOFTMAX_BACK, Op::LOG_SOFTMAX_BACK}) set(op, softmax_backward_kernel, kF);
-  set(Op::LAYER_NORM, layer_norm_kernel, kF);
-  set(Op::LAYER_NORM_BACK, layer_norm_backward_kernel, kF);
-  set(Op::GELU_BACK, gelu_backward_kernel, kF);
-  set(Op::GELU_TANH_BACK, gelu_backward_kernel, kF);
-  set(Op::MATMUL, matmul_kernel, kF);
-  set(Op::ADAMW, adamw_kernel, bit(DType::F32));
+    set(op, guarded_kernel<unary_kernel>, kF);
+  set(Op::LOGICAL_NOT, guarded_kernel<unary_kernel>, kFB);
+  for (Op op : {Op::ADD, Op::SUB, Op::MUL, Op::DIV, Op::POW, Op::MAXIMUM, Op::MINIMUM}) set(op, guarded_kernel<binary_kernel>, kF);
+  for (Op op : {Op::EQ, Op::NE, Op::LT, Op::LE, Op::GT, Op::GE}) set(op, guarded_kernel<binary_kernel>, kF);
+  for (Op op : {Op::LOGICAL_AND, Op::LOGICAL_OR}) set(op, guarded_kernel<binary_kernel>, kFB);
+  set(Op::WHERE, guarded_kernel<where_kernel>, kFB);
+  for (Op op : {Op::SUM, Op::MEAN, Op::MAX, Op::MIN, Op::VAR, Op::LOGSUMEXP, Op::NORM}) set(op, guarded_kernel<reduce_kernel>, kF);
+  for (Op op : {Op::SOFTMAX, Op::LOG_SOFTMAX}) set(op, guarded_kernel<softmax_kernel>, kF);
+  for (Op op : {Op::SOFTMAX_BACK, Op::LOG_SOFTMAX_BACK}) set(op, guarded_kernel<softmax_backward_kernel>, kF);
+  set(Op::LAYER_NORM, guarded_kernel<layer_norm_kernel>, kF);
+  set(Op::LAYER_NORM_BACK, guarded_kernel<layer_norm_backward_kernel>, kF);
+  set(Op::GELU_BACK, guarded_kernel<gelu_backward_kernel>, kF);
+  set(Op::GELU_TANH_BACK, guarded_kernel<gelu_backward_kernel>, kF);
+  set(Op::MATMUL, guarded_kernel<matmul_kernel>, kF);
+  set(Op::ADAMW, guarded_kernel<adamw_kernel>, bit(DType::F32));
   return be;
 }
 
-const Backend g_backend = make_backend();
+const CudaBackendTable g_table = make_table();
 CudaLibrary g_library{};
 
 void init_error(CudaInitError* err, const char* code, const std::string& msg) {
@@ -250,7 +296,6 @@ bool check_abi(const CudaHost* host, CudaInitError* err) {
 
 const CudaLibrary* init(const CudaHost* host, CudaInitError* err) {
   if (!check_abi(host, err)) return nullptr;
-  g_host = host;
   int driver = 0, runtime = 0;
   cudaDriverGetVersion(&driver);
   cudaRuntimeGetVersion(&runtime);
@@ -287,7 +332,7 @@ const CudaLibrary* init(const CudaHost* host, CudaInitError* err) {
   }
   g_device_count = count;
   g_devices = new DeviceState[count];  // lives for the process, like the library
-  g_library.backend = &g_backend;
+  g_library.table = &g_table;
   g_library.device_count = count;
   g_library.driver_version = driver;
   g_library.runtime_version = runtime;
@@ -305,10 +350,7 @@ const CudaLibrary* init(const CudaHost* host, CudaInitError* err) {
 
 }  // namespace
 
-void raise(ErrorKind kind, const char* code, const std::string& message) {
-  g_host->raise(static_cast<int>(kind), code, message.c_str());
-  __builtin_unreachable();  // raise always throws
-}
+void raise(ErrorKind kind, const char* code, const std::string& message) { throw Failure(kind, code, message); }
 
 void raise_cuda(cudaError_t e, const char* what) {
   cudaGetLastError();  // clear a non-sticky error so that later calls can go on

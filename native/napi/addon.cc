@@ -131,7 +131,7 @@ Napi::Value Memory(Info info) {
     o.Set("ownedBytes", Napi::Number::New(env, static_cast<double>(s.owned_bytes)));
     if (d == DeviceType::CPU) o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(cpu::cached_bytes())));
     if (const CudaLibrary* lib = d == DeviceType::CUDA ? loaded_cuda_library() : nullptr) {
-      lib->synchronize(0);  // so that the figures include work still queued
+      cuda_synchronize(0);  // so that the figures include work still queued
       o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(lib->cached_bytes(0))));
       o.Set("reservedBytes", Napi::Number::New(env, static_cast<double>(lib->reserved_bytes(0))));
     }
@@ -208,7 +208,7 @@ Napi::Value CudaInfo(Info info) {
 // cudaSynchronize(): waits until the device's queued work is done (throws its errors).
 Napi::Value CudaSynchronize(Info info) {
   return guarded(info, [&] {
-    cuda_library().synchronize(0);
+    cuda_synchronize(0);
     return info.Env().Undefined();
   });
 }
@@ -216,7 +216,7 @@ Napi::Value CudaSynchronize(Info info) {
 // cudaEmptyCache(): returns the CUDA allocator's free blocks to the driver (no-op when not loaded).
 Napi::Value CudaEmptyCache(Info info) {
   return guarded(info, [&] {
-    if (const CudaLibrary* lib = loaded_cuda_library()) lib->empty_cache();
+    cuda_empty_cache();
     return info.Env().Undefined();
   });
 }
