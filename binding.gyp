@@ -10,6 +10,7 @@
       "cflags": ["-O3", "-fno-math-errno", "-fvisibility=hidden"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3"],
       "ldflags": ["-pthread"],
+      "conditions": [["OS=='linux'", { "libraries": ["-ldl"] }]],
       "xcode_settings": {
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",

@@ -133,6 +133,10 @@ registerGradient('where', {
 });
 registerGradient('cast', { backward: (ctx, g) => [g.to(ctx.inputDtypes[0] as Tensor['dtype'])] });
 registerGradient('identity', { backward: (_ctx, g) => [g] });
+// A device move (with an optional cast): the gradient goes back to the input's device and dtype.
+registerGradient('to_device', {
+  backward: (ctx, g) => [g.to({ device: ctx.attrs.device as string, dtype: ctx.attrs.dtype as Tensor['dtype'] })],
+});
 
 // ---- reductions -----------------------------------------------------------------------------
 const expandBack = (ctx: GradContext, g: Tensor) => keepShape(ctx, g).expand(ctx.inputShapes[0] as number[]);

@@ -61,7 +61,13 @@ function flatten(values: Nested): { shape: number[]; flat: (number | boolean | b
  * A tensor from a number, boolean, nested array or typed array. The dtype defaults to the typed
  * array's own, bool for booleans, int64 for bigints, and float32 for numbers. Always copies.
  */
-export function tensor(values: Nested | ArrayBufferView, shape?: Shape, dtype?: DType): Tensor {
+export function tensor(values: Nested | ArrayBufferView, shape?: Shape, dtype?: DType, opts: { device?: string } = {}): Tensor {
+  const t = hostTensor(values, shape, dtype);
+  if (opts.device === undefined || opts.device === 'cpu') return t;
+  try { return t.to(opts.device); } finally { t.dispose(); }
+}
+
+function hostTensor(values: Nested | ArrayBufferView, shape?: Shape, dtype?: DType): Tensor {
   if (dtype !== undefined) checkDType('tensor', dtype);
   if (ArrayBuffer.isView(values)) {
     const own = dtypeOfArray(values);

@@ -1,5 +1,5 @@
 // Memory and runtime introspection: live tensors and bytes, threads, op support.
-import { native } from './native.js';
+import { native, type NativeCudaInfo } from './native.js';
 
 export interface MemoryInfo {
   /** Live (not disposed, not collected) tensors. */
@@ -43,4 +43,35 @@ export function opNames(): string[] {
 
 export function cpuInfo(): { hardwareThreads: number; sgemmKernel: string; bf16Native: boolean; features: Record<string, boolean> } {
   return native.cpuInfo();
+}
+
+// ---- CUDA -------------------------------------------------------------------------------------
+
+/**
+ * The CUDA backend: its devices and versions when it is built and a GPU is usable, else
+ * `available: false` with the error code and message saying what is missing (the backend not
+ * built, the driver or a library not found, no device). Loads the backend on first call.
+ */
+export function cudaInfo(): NativeCudaInfo {
+  return native.cudaInfo();
+}
+
+/** Whether tensors can be created on 'cuda' (see cudaInfo() for why not). */
+export function cudaAvailable(): boolean {
+  return native.cudaInfo().available;
+}
+
+/** Waits until the work queued on the CUDA device is done; rethrows its errors. */
+export function cudaSynchronize(): void {
+  native.cudaSynchronize();
+}
+
+/** Returns the freed blocks the CUDA allocator keeps for reuse to the driver. */
+export function cudaEmptyCache(): void {
+  native.cudaEmptyCache();
+}
+
+/** float32 matmuls on CUDA use tf32 tensor cores (about 1e-3 relative error) when on; off by default. */
+export function setCudaTf32(on: boolean): void {
+  native.setCudaTf32(on);
 }

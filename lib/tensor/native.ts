@@ -34,6 +34,20 @@ export interface NativeCpuInfo {
   features: Record<string, boolean>;
 }
 
+/** What cudaInfo() reports: the devices when the CUDA backend loaded, else why it did not. */
+export interface NativeCudaInfo {
+  available: boolean;
+  /** ERR_RADDINO_CUDA_NOT_BUILT, ERR_RADDINO_CUDA_DRIVER, ERR_RADDINO_CUDA_LIBRARY, ERR_RADDINO_CUDA_ABI, ERR_RADDINO_CUDA_NO_DEVICE */
+  code?: string;
+  error?: string;
+  devices?: { name: string; computeCapability: string; multiprocessors: number; totalMemory: number }[];
+  driverVersion?: number;
+  runtimeVersion?: number;
+  cublasVersion?: number;
+  archs?: string;
+  tf32?: boolean;
+}
+
 /** The addon's exports (native/napi/addon.cc and native/napi/ops.cc). */
 export interface NativeBinding {
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: string, copy: boolean): T;
@@ -46,6 +60,12 @@ export interface NativeBinding {
   memory(): NativeMemory;
   cpuInfo(): NativeCpuInfo;
   emptyCache(): void;
+  toDevice(x: T, device: string): T;
+  setCudaLibraryPaths(paths: string[]): void;
+  cudaInfo(): NativeCudaInfo;
+  cudaSynchronize(): void;
+  cudaEmptyCache(): void;
+  setCudaTf32(on: boolean): void;
 
   reshape(x: T, shape: number[]): T;
   view(x: T, shape: number[]): T;
@@ -125,3 +145,15 @@ function load(): NativeBinding {
 }
 
 export const native: NativeBinding = load();
+
+/**
+ * Where the CUDA backend library (a separate artifact, npm run build:cuda) may be: the path in
+ * RADDINO_CUDA_LIBRARY first, then the build folder. The addon loads it the first time a CUDA
+ * device is asked for.
+ */
+export function cudaLibraryPaths(): string[] {
+  const paths = [join(packageRoot, 'build-cuda', 'Release', 'libraddino_cuda.so')];
+  const env = process.env.RADDINO_CUDA_LIBRARY;
+  return env ? [env, ...paths] : paths;
+}
+native.setCudaLibraryPaths(cudaLibraryPaths());

@@ -263,14 +263,21 @@ export class Tensor {
   /** Converts to a dtype and/or device; always returns a new Tensor object. */
   to(target: DType | string | { dtype?: DType; device?: string }): Tensor {
     const opts = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
-    if (opts.device !== undefined && opts.device !== this.device) {
-      throw new Error(`to: argument 'device' is '${opts.device}' but only '${this.device}' is available in this build ` +
-        '(the CUDA backend is built separately: npm run build:cuda)');
-    }
     const h = this.handle('to');
+    if (opts.device !== undefined && opts.device !== this.device) {
+      // Cast where the data is smaller: before leaving a device or after arriving, never twice.
+      const attrs = { device: this.device, dtype: this.dtype };
+      const moved = wrap(native.toDevice(h, opts.device));
+      if (opts.dtype === undefined || opts.dtype === this.dtype) return record('to_device', moved, [this], attrs);
+      try { return record('to_device', wrap(native.cast(moved.handle('to'), opts.dtype)), [this], attrs); } finally { moved.dispose(); }
+    }
     if (opts.dtype === undefined || opts.dtype === this.dtype) return record('identity', wrap(native.reshape(h, this.shape as number[])), [this]);
     return record('cast', wrap(native.cast(h, opts.dtype)), [this]);
   }
+  /** A copy on the (first) CUDA device; throws with a code when CUDA is not available. */
+  cuda(): Tensor { return this.to({ device: 'cuda' }); }
+  /** A copy in host memory (this tensor's own data when it is on the CPU already). */
+  cpu(): Tensor { return this.to({ device: 'cpu' }); }
   float(): Tensor { return this.to('float32'); }
   double(): Tensor { return this.to('float64'); }
   half(): Tensor { return this.to('float16'); }

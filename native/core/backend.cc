@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/cuda_loader.h"
 #include "core/error.h"
 
 namespace raddino {
@@ -42,10 +43,16 @@ bool op_from_name(const char* name, Op* out) {
 
 void register_backend(const Backend* be) { g_backends[static_cast<int>(be->type)] = be; }
 
-bool backend_available(DeviceType type) { return g_backends[static_cast<int>(type)] != nullptr; }
+bool backend_available(DeviceType type) {
+  if (g_backends[static_cast<int>(type)] != nullptr) return true;
+  return type == DeviceType::CUDA && try_cuda_library() != nullptr;
+}
+
+bool backend_loaded(DeviceType type) { return g_backends[static_cast<int>(type)] != nullptr; }
 
 const Backend& backend(DeviceType type) {
   const Backend* be = g_backends[static_cast<int>(type)];
+  if (!be && type == DeviceType::CUDA) return cuda_backend();  // loads or throws with a code
   RADDINO_CHECK(be != nullptr, Value, "device '", device_name(type),
                 "': the backend is not built into this installation (build it with npm run build:cuda)");
   return *be;

@@ -53,8 +53,11 @@ struct Backend {
 
 // The backend for a device type; throws an Error naming what is missing when it is unavailable.
 const Backend& backend(DeviceType type);
-// Whether the backend for `type` is built and usable, without throwing.
+// Whether the backend for `type` is built and usable, without throwing (loads the CUDA backend
+// on first use, core/cuda_loader.h).
 bool backend_available(DeviceType type);
+// Whether the backend for `type` is registered already; never loads.
+bool backend_loaded(DeviceType type);
 // Called once by each backend at load time.
 void register_backend(const Backend* be);
 

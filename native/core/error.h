@@ -15,10 +15,15 @@ enum class ErrorKind { Type, Range, Value };
 class Error : public std::runtime_error {
  public:
   Error(ErrorKind kind, const std::string& msg) : std::runtime_error(msg), kind_(kind) {}
+  // `code` becomes the JS error's `code` property (e.g. "ERR_RADDINO_CUDA_OOM").
+  Error(ErrorKind kind, std::string code, const std::string& msg)
+      : std::runtime_error(msg), kind_(kind), code_(std::move(code)) {}
   ErrorKind kind() const { return kind_; }
+  const std::string& code() const { return code_; }
 
  private:
   ErrorKind kind_;
+  std::string code_;
 };
 
 // "[2, 3, 4]"
@@ -38,6 +43,14 @@ template <typename... Args>
   std::ostringstream os;
   detail::append(os, args...);
   throw Error(kind, os.str());
+}
+
+// Like fail(), with an error code for the JS side.
+template <typename... Args>
+[[noreturn]] void fail_code(ErrorKind kind, const char* code, const Args&... args) {
+  std::ostringstream os;
+  detail::append(os, args...);
+  throw Error(kind, code, os.str());
 }
 
 }  // namespace raddino

@@ -47,6 +47,25 @@ void copy_(const Tensor& dst, const Tensor& src) {
   run_kernel(call, src.dtype());
 }
 
+Tensor to_device(const Tensor& x, Device device) {
+  if (x.device() == device) return x;
+  Tensor src = contiguous(x);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
+  size_t nbytes = static_cast<size_t>(out.numel()) * out.itemsize();
+  if (nbytes == 0) return out;
+  Device from = src.device();
+  if (from.type == DeviceType::CPU) {
+    backend(device.type).from_host(out.data_ptr(), src.data_ptr(), nbytes, device.index);
+  } else if (device.type == DeviceType::CPU) {
+    backend(from.type).to_host(out.data_ptr(), src.data_ptr(), nbytes, from.index);
+  } else {
+    Tensor host = Tensor::empty(x.shape(), x.dtype(), Device{});
+    backend(from.type).to_host(host.data_ptr(), src.data_ptr(), nbytes, from.index);
+    backend(device.type).from_host(out.data_ptr(), host.data_ptr(), nbytes, device.index);
+  }
+  return out;
+}
+
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   check_shape(shape, "full", "shape");
   Tensor out = Tensor::empty(shape, dtype, device);

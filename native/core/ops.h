@@ -19,6 +19,9 @@ Tensor reshape(const Tensor& x, const Shape& shape);  // a view when possible, e
 Tensor cast(const Tensor& x, DType dtype);            // x itself when the dtype already matches
 // dst[...] = src broadcast to dst's shape (dtypes may differ: converts). dst may be a view.
 void copy_(const Tensor& dst, const Tensor& src);
+// x on `device`: x itself when it is there already, else a new contiguous copy (through the
+// backends' host copies).
+Tensor to_device(const Tensor& x, Device device);
 Tensor full(const Shape& shape, double value, DType dtype, Device device);
 Tensor arange(double start, double end, double step, DType dtype, Device device);
 Tensor linspace(double start, double end, int64_t steps, DType dtype, Device device);

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/backend.h"
+#include "core/cuda_loader.h"
 #include "core/ops.h"
 #include "cpu/allocator.h"
 #include "cpu/cpu_features.h"
@@ -122,13 +123,18 @@ Napi::Value Memory(Info info) {
   out.Set("tensors", Napi::Number::New(env, static_cast<double>(TensorWrap::live())));
   Napi::Object devices = Napi::Object::New(env);
   for (DeviceType d : {DeviceType::CPU, DeviceType::CUDA}) {
-    if (!backend_available(d)) continue;
+    if (!backend_loaded(d)) continue;  // memory() never loads the CUDA backend
     MemoryStats s = memory_stats(d);
     Napi::Object o = Napi::Object::New(env);
     o.Set("storages", Napi::Number::New(env, static_cast<double>(s.storages)));
     o.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
     o.Set("ownedBytes", Napi::Number::New(env, static_cast<double>(s.owned_bytes)));
     if (d == DeviceType::CPU) o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(cpu::cached_bytes())));
+    if (const CudaLibrary* lib = d == DeviceType::CUDA ? loaded_cuda_library() : nullptr) {
+      cuda_synchronize(0);  // so that the figures include work still queued
+      o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(lib->cached_bytes(0))));
+      o.Set("reservedBytes", Napi::Number::New(env, static_cast<double>(lib->reserved_bytes(0))));
+    }
     devices.Set(device_name(d), o);
   }
   out.Set("devices", devices);
@@ -139,6 +145,89 @@ Napi::Value Memory(Info info) {
 Napi::Value EmptyCache(Info info) {
   cpu::empty_cache();
   return info.Env().Undefined();
+}
+
+// toDevice(x, device): x on the device (x's own storage when it is there already).
+Napi::Value ToDevice(Info info) {
+  return guarded(info, [&] {
+    const Tensor& x = tensor_arg(info, 0, "to", "input");
+    return wrap(info.Env(), ops::to_device(x, device_arg(info, 1, "to")));
+  });
+}
+
+// setCudaLibraryPaths(paths): where to look for libraddino_cuda.so, in order.
+Napi::Value SetCudaLibraryPaths(Info info) {
+  return guarded(info, [&] {
+    if (!info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "setCudaLibraryPaths: argument 'paths' must be an array of strings");
+    Napi::Array a = info[0].As<Napi::Array>();
+    std::vector<std::string> paths;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value v = a.Get(i);
+      if (!v.IsString()) throw Napi::TypeError::New(info.Env(), "setCudaLibraryPaths: argument 'paths' must be an array of strings");
+      paths.push_back(v.As<Napi::String>().Utf8Value());
+    }
+    set_cuda_library_paths(std::move(paths));
+    return info.Env().Undefined();
+  });
+}
+
+// cudaInfo(): { available, code?, error?, devices, driverVersion, runtimeVersion, cublasVersion,
+// archs, tf32 }. Loads the backend when it is not loaded yet; never throws for a missing backend.
+Napi::Value CudaInfo(Info info) {
+  return guarded(info, [&] {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    const CudaLibrary* lib = try_cuda_library();
+    o.Set("available", Napi::Boolean::New(env, lib != nullptr));
+    if (!lib) {
+      o.Set("code", Napi::String::New(env, cuda_load_error().code));
+      o.Set("error", Napi::String::New(env, cuda_load_error().message));
+      return o;
+    }
+    Napi::Array devs = Napi::Array::New(env, lib->device_count);
+    for (int i = 0; i < lib->device_count; ++i) {
+      CudaDeviceInfo d{};
+      lib->device_info(i, &d);
+      Napi::Object dv = Napi::Object::New(env);
+      dv.Set("name", Napi::String::New(env, d.name));
+      dv.Set("computeCapability", Napi::String::New(env, std::to_string(d.major) + "." + std::to_string(d.minor)));
+      dv.Set("multiprocessors", Napi::Number::New(env, d.multiprocessors));
+      dv.Set("totalMemory", Napi::Number::New(env, static_cast<double>(d.total_memory)));
+      devs.Set(static_cast<uint32_t>(i), dv);
+    }
+    o.Set("devices", devs);
+    o.Set("driverVersion", Napi::Number::New(env, lib->driver_version));
+    o.Set("runtimeVersion", Napi::Number::New(env, lib->runtime_version));
+    o.Set("cublasVersion", Napi::Number::New(env, lib->cublas_version));
+    o.Set("archs", Napi::String::New(env, lib->build_archs));
+    o.Set("tf32", Napi::Boolean::New(env, lib->tf32()));
+    return o;
+  });
+}
+
+// cudaSynchronize(): waits until the device's queued work is done (throws its errors).
+Napi::Value CudaSynchronize(Info info) {
+  return guarded(info, [&] {
+    cuda_synchronize(0);
+    return info.Env().Undefined();
+  });
+}
+
+// cudaEmptyCache(): returns the CUDA allocator's free blocks to the driver (no-op when not loaded).
+Napi::Value CudaEmptyCache(Info info) {
+  return guarded(info, [&] {
+    cuda_empty_cache();
+    return info.Env().Undefined();
+  });
+}
+
+// setCudaTf32(on): float32 matmuls on CUDA use tf32 tensor cores (off by default).
+Napi::Value SetCudaTf32(Info info) {
+  return guarded(info, [&] {
+    bool on = bool_arg(info, 0, "setCudaTf32", "on");
+    cuda_library().set_tf32(on);
+    return info.Env().Undefined();
+  });
 }
 
 Napi::Value CpuInfo(Info info) {
@@ -179,6 +268,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  exports.Set("toDevice", Napi::Function::New(env, ToDevice, "toDevice"));
+  exports.Set("setCudaLibraryPaths", Napi::Function::New(env, SetCudaLibraryPaths, "setCudaLibraryPaths"));
+  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize, "cudaSynchronize"));
+  exports.Set("cudaEmptyCache", Napi::Function::New(env, CudaEmptyCache, "cudaEmptyCache"));
+  exports.Set("setCudaTf32", Napi::Function::New(env, SetCudaTf32, "setCudaTf32"));
   register_ops(env, exports);
   return exports;
 }

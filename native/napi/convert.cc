@@ -56,12 +56,11 @@ int64_t to_int(const Napi::CallbackInfo& info, const Napi::Value& v, const char*
 }  // namespace
 
 void throw_js(Napi::Env env, const raddino::Error& e) {
-  switch (e.kind()) {
-    case ErrorKind::Type: throw Napi::TypeError::New(env, e.what());
-    case ErrorKind::Range: throw Napi::RangeError::New(env, e.what());
-    case ErrorKind::Value: throw Napi::Error::New(env, e.what());
-  }
-  throw Napi::Error::New(env, e.what());
+  Napi::Error err = e.kind() == ErrorKind::Type    ? Napi::TypeError::New(env, e.what())
+                    : e.kind() == ErrorKind::Range ? Napi::RangeError::New(env, e.what())
+                                                   : Napi::Error::New(env, e.what());
+  if (!e.code().empty()) err.Set("code", Napi::String::New(env, e.code()));
+  throw err;
 }
 
 void check_arity(const Napi::CallbackInfo& info, size_t n, const char* op) {

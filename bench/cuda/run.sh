@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build the CUDA backend, run the CUDA tests, bench bf16 GEMMs
+# against torch.matmul, print the table last. Run from the repository root. Expects node on
+# PATH (or .device/node.xz), node_modules, and the CPU addon in build/Release (built here when
+# missing). Logs go to $OUT when set.
+set -uo pipefail
+OUT=${OUT:-/tmp/raddino-cuda-out}; mkdir -p "$OUT"
+if ! command -v node >/dev/null && [ -f .device/node.xz ]; then
+  mkdir -p /tmp/nodebin && xz -dc .device/node.xz > /tmp/nodebin/node && chmod +x /tmp/nodebin/node
+  export PATH=/tmp/nodebin:$PATH
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
+date -u +%Y-%m-%dT%H:%MZ | tee -a "$OUT/gpu.txt"
+[ -f build/Release/raddino.node ] || node node_modules/.bin/cmake-js compile >"$OUT/addon_build.log" 2>&1 || { tail -30 "$OUT/addon_build.log"; exit 1; }
+# cmake directly (same CMakeLists as npm run build:cuda, which wraps it in cmake-js)
+cmake -S . -B build-cuda -G Ninja -DRADDINO_CUDA=ON -DCMAKE_BUILD_TYPE=Release >"$OUT/cuda_build.log" 2>&1 &&
+  cmake --build build-cuda -j 16 >>"$OUT/cuda_build.log" 2>&1 || { tail -40 "$OUT/cuda_build.log"; exit 1; }
+grep "raddino CUDA" "$OUT/cuda_build.log"
+ls -la build-cuda/Release/libraddino_cuda.so
+node_modules/.bin/vitest run test/cuda_loader.test.ts test/cuda_runtime.test.ts test/cuda_parity.test.ts test/errors.test.ts test/autograd.test.ts >"$OUT/tests.log" 2>&1; trc=$?
+grep -E "✗|×|FAIL|AssertionError|Error:" "$OUT/tests.log" | head -40
+grep -E "Test Files|Tests " "$OUT/tests.log"
+# Interleaved, two runs of each (clocks drift over a run); the table takes each one's best.
+{ python3 bench/cuda/gemm_torch.py; node --import tsx bench/cuda/gemm.ts; python3 bench/cuda/gemm_torch.py; node --import tsx bench/cuda/gemm.ts; } 2>&1 | tee "$OUT/bench.jsonl"
+echo; cat "$OUT/gpu.txt"; node bench/cuda/table.cjs < "$OUT/bench.jsonl" | tee "$OUT/table.md"
+exit $trc
