@@ -37,3 +37,35 @@ describe('AdamW', () => {
     });
   });
 });
+
+describe('ema_ (the teacher update)', () => {
+  it('target = m target + (1 - m) source in one pass, float32 and float64, any source layout', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      R.tidy(() => {
+        const shape = [5, 7, 11];
+        const n = 5 * 7 * 11, m = 0.9963;
+        const t0 = values(n, 3), s0 = values(n, 4);
+        const t = R.tensor(t0, shape, dtype);
+        // a non-contiguous source: the transpose of a contiguous [11, 7, 5] tensor holding s0 permuted
+        const sT = R.tensor(s0, shape, dtype).permute(2, 1, 0).contiguous().permute(2, 1, 0);
+        expect(sT.isContiguous()).toBe(false);
+        R.ema_(t, sT, m);
+        expectClose(vals(t), Array.from(t0, (x, i) => m * x + (1 - m) * s0[i]), dtype === 'float32' ? { rtol: 1e-6, atol: 1e-7 } : { rtol: 1e-14, atol: 1e-15 }, dtype);
+        R.ema_(t, sT, 1);  // momentum 1 keeps the target
+        R.ema_(t, sT, 0);  // momentum 0 copies the source
+        expectClose(vals(t), s0, { rtol: 0, atol: 0 }, dtype);
+      });
+    }
+  });
+
+  it('names the argument and the expectation on bad input', () => {
+    R.tidy(() => {
+      const t = R.zeros([3, 4]);
+      expect(() => R.ema_(t, R.zeros([4, 3]), 0.9)).toThrow(/ema: argument 'source' has shape \[4, 3\] \(expected \[3, 4\]/);
+      expect(() => R.ema_(t, R.zeros([3, 4], { dtype: 'float64' }), 0.9)).toThrow(/ema/);
+      expect(() => R.ema_(t, R.zeros([3, 4]), 1.5)).toThrow(/ema: argument 'momentum' is 1.5 \(expected a number in \[0, 1\]\)/);
+      expect(() => R.ema_(t.t(), R.zeros([4, 3]), 0.5)).toThrow(/ema: argument 'target' must be contiguous/);
+      expect(() => R.ema_(R.zeros([3], { dtype: 'int32' }), R.zeros([3], { dtype: 'int32' }), 0.5)).toThrow(/ema/);
+    });
+  });
+});

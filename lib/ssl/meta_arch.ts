@@ -21,6 +21,7 @@ import { dinoLoss, ibotLoss, koleoLoss } from './losses.js';
 import type { ScheduleValues } from './schedules.js';
 import { CenterState, sinkhornKnopp, softmaxCenterTeacher } from './targets.js';
 import { checkBatch } from './batch_check.js';
+import { ema_ } from '../optim/ema.js';
 
 /** The loss terms of one step as they enter the total (see SSLMetaArch.forwardBackward). */
 export interface SSLLosses {
@@ -222,12 +223,7 @@ export class SSLMetaArch {
       throw new RangeError(`updateTeacher: argument 'momentum' is ${momentum} (expected a number in [0, 1])`);
     }
     const student = new Map(this.student.namedParameters());
-    noGrad(() => {
-      for (const [name, t] of this.teacher.namedParameters()) {
-        const s = student.get(name)!;
-        tidy(() => { t.copy_(t.mul(momentum).add(s.mul(1 - momentum))); });
-      }
-    });
+    for (const [name, t] of this.teacher.namedParameters()) ema_(t, student.get(name)!, momentum);
   }
 
   /**

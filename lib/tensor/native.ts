@@ -116,6 +116,8 @@ export interface NativeBinding {
   bicubic(x: T, outH: number, outW: number, stepH: number, stepW: number, antialias: boolean): T;
   bicubicBackward(dy: T, inH: number, inW: number, stepH: number, stepW: number, antialias: boolean): T;
   adamw(param: T, grad: T, expAvg: T, expAvgSq: T, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+  /** In place: target = momentum * target + (1 - momentum) * source. */
+  ema(target: T, source: T, momentum: number): void;
 
   rand(shape: number[], low: number, high: number, dtype: string, device: string, seed: Seed, offset: Seed): T;
   randn(shape: number[], mean: number, std: number, dtype: string, device: string, seed: Seed, offset: Seed): T;

@@ -10,7 +10,7 @@ export const OPS = {
   linalg: ['matmul', 'linear_bf16'],
   index: ['cat', 'index_select', 'gather', 'scatter_add', 'index_add', 'masked_fill', 'masked_select', 'one_hot', 'topk'],
   nn: ['layer_norm', 'layer_norm_back', 'gelu_back', 'softmax_back', 'log_softmax_back', 'gelu_tanh_back', 'attention', 'attention_back', 'bicubic',
-    'bicubic_back', 'adamw'],
+    'bicubic_back', 'adamw', 'ema'],
   random: ['rand', 'randn', 'bernoulli', 'randint', 'randperm', 'trunc_normal'],
 } as const;
 

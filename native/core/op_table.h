@@ -92,6 +92,7 @@
   X(BICUBIC, "bicubic", nn)                    \
   X(BICUBIC_BACK, "bicubic_back", nn)          \
   X(ADAMW, "adamw", nn)                        \
+  X(EMA, "ema", nn)                            \
   /* counter-based random numbers */           \
   X(RAND, "rand", random)                      \
   X(RANDN, "randn", random)                    \

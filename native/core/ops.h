@@ -118,6 +118,10 @@ struct AdamWHyper {
 };
 void adamw_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, const AdamWHyper& h);
 
+// Exponential moving average in place, one pass: target = momentum * target + (1 - momentum) * source
+// (the DINOv2 teacher update). target contiguous; source of the same shape, dtype and device.
+void ema_(const Tensor& target, const Tensor& source, double momentum);
+
 // ---- random (Philox4x32-10, counter-based: element i of a call uses counter offset + i) -------
 struct RandomState {
   uint64_t seed = 0;

@@ -248,4 +248,20 @@ void adamw_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, cons
   run_kernel(call, param.dtype());
 }
 
+void ema_(const Tensor& target, const Tensor& source, double momentum) {
+  const char* op = "ema";
+  check_supported(Op::EMA, target, "target");
+  check_same_dtype(op, target, "target", source, "source");
+  check_same_device(op, target, "target", source, "source");
+  RADDINO_CHECK(source.shape() == target.shape(), Range, op, ": argument 'source' has shape ", shape_str(source.shape()),
+                " (expected ", shape_str(target.shape()), ", the target's)");
+  RADDINO_CHECK(target.is_contiguous(), Value, op, ": argument 'target' must be contiguous (it is updated in place)");
+  RADDINO_CHECK(momentum >= 0 && momentum <= 1, Range, op, ": argument 'momentum' is ", momentum, " (expected a number in [0, 1])");
+  if (target.numel() == 0) return;
+  Tensor s = contiguous(source);
+  OpCall call{Op::EMA, {&s}, {const_cast<Tensor*>(&target)}, {}};
+  call.p.a = momentum;
+  run_kernel(call, target.dtype());
+}
+
 }  // namespace raddino::ops

@@ -74,6 +74,7 @@ Backend make_cpu_backend() {
   set(Op::GELU_BACK, gelu_backward_kernel, kF);
   set(Op::GELU_TANH_BACK, gelu_backward_kernel, kF);
   set(Op::ADAMW, adamw_kernel, kFloatMask);
+  set(Op::EMA, ema_kernel, kFloatMask);
   set(Op::ATTENTION, attention_kernel, kF);
   set(Op::ATTENTION_BACK, attention_backward_kernel, kF);
   set(Op::BICUBIC, bicubic_kernel, kFloatMask);

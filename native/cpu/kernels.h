@@ -26,6 +26,7 @@ void attention_backward_kernel(const OpCall& c);   // ATTENTION_BACK
 void bicubic_kernel(const OpCall& c);              // BICUBIC (cpu/interpolate.cc)
 void bicubic_backward_kernel(const OpCall& c);     // BICUBIC_BACK
 void adamw_kernel(const OpCall& c);                // ADAMW (cpu/optim.cc)
+void ema_kernel(const OpCall& c);                  // EMA (cpu/optim.cc)
 
 // Registers the CPU backend with the core (called once when the addon loads).
 void register_cpu_backend();

@@ -36,7 +36,25 @@ void adamw_typed(const OpCall& c) {
   });
 }
 
+template <typename T>
+void ema_typed(const OpCall& c) {
+  const int64_t n = c.out[0]->numel();
+  const T* s = c.in[0]->data<T>();
+  T* t = c.out[0]->data<T>();
+  const T m = static_cast<T>(c.p.a), w = static_cast<T>(1.0 - c.p.a);
+  parallel_for(n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+    T* __restrict__ tp = t;
+    const T* __restrict__ sp = s;
+    for (int64_t i = lo; i < hi; ++i) tp[i] = m * tp[i] + w * sp[i];
+  });
+}
+
 }  // namespace
+
+void ema_kernel(const OpCall& c) {
+  if (c.out[0]->dtype() == DType::F64) ema_typed<double>(c);
+  else ema_typed<float>(c);
+}
 
 void adamw_kernel(const OpCall& c) {
   if (c.out[0]->dtype() == DType::F64) adamw_typed<double>(c);

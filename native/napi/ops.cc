@@ -342,6 +342,14 @@ Napi::Value AdamW(Info info) {
   });
 }
 
+Napi::Value Ema(Info info) {
+  return guarded(info, [&] {
+    const char* n = "ema";
+    ops::ema_(tensor_arg(info, 0, n, "target"), tensor_arg(info, 1, n, "source"), number_arg(info, 2, n, "momentum"));
+    return info.Env().Undefined();
+  });
+}
+
 // --- random ----------------------------------------------------------------------------------
 // Every random binding takes (..., seed, offset) last; the caller's Generator advances offset.
 ops::RandomState random_state(Info info, size_t i, const char* op) {
@@ -413,6 +421,7 @@ void register_ops(Napi::Env env, Napi::Object exports) {
       {"layerNormBackward", LayerNormBackward}, {"geluBackward", GeluBackward}, {"softmaxBackward", SoftmaxBackward}, {"attention", Attention},
       {"attentionBackward", AttentionBackward}, {"bicubic", Bicubic}, {"bicubicBackward", BicubicBackward},
       {"adamw", AdamW},
+      {"ema", Ema},
   };
   for (const Entry& e : entries) exports.Set(e.name, Napi::Function::New(env, e.fn, e.name));
 }
