@@ -24,7 +24,9 @@ export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): number 
   return noGrad(() => tidy(() => {
     const total = stack(withGrad.map((p) => p.grad!.norm(2).to('float32'))).norm(2);
     const coef = total.add(CLIP_EPS).reciprocal().mul(maxNorm).clamp(null, 1);  // as torch: (total + eps).reciprocal() * max
-    for (const p of withGrad) p.grad = p.grad!.mul(coef.to(p.grad!.dtype));
+    // A coefficient of exactly 1 (the norm is within bounds) leaves every gradient as it is:
+    // skip the pass (torch multiplies by 1.0, which changes nothing either).
+    if (coef.item() !== 1) for (const p of withGrad) p.grad = p.grad!.mul(coef.to(p.grad!.dtype));
     return total.item();
   }));
 }
