@@ -229,6 +229,25 @@ add('fill', { name: 'full [3, 5] = 2.5', inputs: [{ shape: [1] }], run: ([x], d)
 add('arange', { name: 'arange(-3, 7, 0.5)', inputs: [{ shape: [1] }], run: ([x], d) => [native.arange(-3, 7, 0.5, d, x.device)] });
 add('linspace', { name: 'linspace(-1, 2, 17)', inputs: [{ shape: [1] }], run: ([x], d) => [native.linspace(-1, 2, 17, d, x.device)] });
 
+// Flash attention (bf16/f16 on CUDA): small parity cases here; shapes, layouts and norm-based
+// tolerances in test/cuda_attention.test.ts.
+for (const [B, Hh, N, M, D] of [[2, 3, 41, 41, 64], [1, 2, 19, 70, 128]] as number[][]) {
+  const scale = 1 / Math.sqrt(D);
+  add('attention', {
+    name: `attention [${B}, ${Hh}, ${N}, ${D}] x ${M} keys`,
+    inputs: [{ shape: [B, Hh, N, D], kind: 'small' }, { shape: [B, Hh, M, D], kind: 'small' }, { shape: [B, Hh, M, D], kind: 'small' }],
+    run: ([q, k, v]) => native.attention(q, k, v, scale),
+  });
+  add('attention_back', {
+    name: `attention_back [${B}, ${Hh}, ${N}, ${D}] x ${M} keys`,
+    inputs: [{ shape: [B, Hh, N, D], kind: 'small' }, { shape: [B, Hh, M, D], kind: 'small' }, { shape: [B, Hh, M, D], kind: 'small' }, { shape: [B, Hh, N, D], kind: 'small' }],
+    run: ([q, k, v, g]) => {
+      const [o, l] = native.attention(q, k, v, scale);
+      return native.attentionBackward(q, k, v, o, l, g, scale);
+    },
+  });
+}
+
 function runCase(op: string, c: Case, dtype: string, seed: number): void {
   const dev = c.inputs.map((inp, i) => makeInput(inp, dtype, seed + i, 'cuda'));
   const got = c.run(dev, dtype);
