@@ -4,7 +4,7 @@ const rows = require('fs').readFileSync(0, 'utf8').split('\n').filter((l) => l.s
 const by = (impl, name) => rows.filter((r) => r.impl === impl && r.name === name).sort((a, b) => b.tflops - a.tflops)[0];
 console.log('| attention (bf16, B*H = 32*12, D = 64) | ours ms | ours TFLOP/s | SDPA flash ms | SDPA TFLOP/s | ours / SDPA |');
 console.log('| --- | --- | --- | --- | --- | --- |');
-for (const name of [...new Set(rows.filter((x) => x.impl === 'raddino').map((x) => x.name))]) {
-  const r = by('raddino', name), t = by('torch', name);
-  console.log(`| ${name} | ${r.ms.toFixed(3)} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(3) : '-'} | ${t ? t.tflops.toFixed(0) : '-'} | ${t ? (r.tflops / t.tflops).toFixed(3) : '-'} |`);
+for (const [impl, name] of [...new Set(rows.filter((x) => x.impl.startsWith('raddino')).map((x) => `${x.impl}\t${x.name}`))].map((k) => k.split('\t'))) {
+  const r = by(impl, name), t = by('torch', name);
+  console.log(`| ${name}${impl === 'raddino' ? '' : ` (${impl})`} | ${r.ms.toFixed(3)} | ${r.tflops.toFixed(0)} | ${t ? t.ms.toFixed(3) : '-'} | ${t ? t.tflops.toFixed(0) : '-'} | ${t ? (r.tflops / t.tflops).toFixed(3) : '-'} |`);
 }

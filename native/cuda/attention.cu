@@ -21,6 +21,7 @@
 //   pass scales and casts into dq.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -666,7 +667,15 @@ void attention_kernel(const OpCall& c) {
     p.o_pair = D % 2 == 0 && reinterpret_cast<uintptr_t>(out.data_ptr()) % 4 == 0 && out.strides()[0] % 2 == 0 &&
                out.strides()[1] % 2 == 0 && out.strides()[2] % 2 == 0;
     const bool vec = vec_ok(q, int(D)) && vec_ok(k, int(D)) && vec_ok(v, int(D));
-    if (kD == 64)
+    // RADDINO_CUDA_ATTN_FWD=mt1 (a tuning knob for bench/cuda/attention.ts): D <= 64 with 8 warps of
+    // 16 rows instead of 4 warps of 32 rows (fewer registers, more reads of each K/V fragment).
+    static const bool mt1 = [] {
+      const char* e = std::getenv("RADDINO_CUDA_ATTN_FWD");
+      return e != nullptr && std::string(e) == "mt1";
+    }();
+    if (kD == 64 && mt1)
+      launch_fwd<T, 64, 8, 1, 64>(p, B * H, vec, s);
+    else if (kD == 64)
       launch_fwd<T, 64, 4, 2, 64>(p, B * H, vec, s);
     else
       launch_fwd<T, 128, 8, 1, 64>(p, B * H, vec, s);
