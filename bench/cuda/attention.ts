@@ -39,7 +39,7 @@ for (const N of [1370, 257]) {
   const [o, l] = native.attention(hq, hk, hv, scale);
   const tb = time(() => native.attentionBackward(hq, hk, hv, o, l, hg, scale).forEach((t) => t.dispose()), reps);
   const flops = 4 * N * N * D * B * H;
-  console.log(JSON.stringify({ impl: process.env.RADDINO_CUDA_ATTN_FWD ? `raddino-fwd-${process.env.RADDINO_CUDA_ATTN_FWD}` : 'raddino', name: `fwd N=${N}`, N, ms: tf * 1e3, tflops: flops / tf / 1e12 }));
+  console.log(JSON.stringify({ impl: 'raddino', name: `fwd N=${N}`, N, ms: tf * 1e3, tflops: flops / tf / 1e12 }));
   console.log(JSON.stringify({ impl: 'raddino', name: `bwd N=${N}`, N, ms: tb * 1e3, tflops: (2.5 * flops) / tb / 1e12 }));
   o.dispose();
   l.dispose();

@@ -29,7 +29,7 @@ if [ "$BENCH" = all ] || [ "$BENCH" = gemm ]; then
   { python3 bench/cuda/gemm_torch.py; node --import tsx bench/cuda/gemm.ts; python3 bench/cuda/gemm_torch.py; node --import tsx bench/cuda/gemm.ts; } 2>&1 | tee "$OUT/bench.jsonl"
 fi
 if [ "$BENCH" = all ] || [ "$BENCH" = attention ]; then
-  { python3 bench/cuda/attention_torch.py; node --import tsx bench/cuda/attention.ts; python3 bench/cuda/attention_torch.py; node --import tsx bench/cuda/attention.ts; RADDINO_CUDA_ATTN_FWD=mt1 node --import tsx bench/cuda/attention.ts; } 2>&1 | tee "$OUT/bench_attention.jsonl"
+  { python3 bench/cuda/attention_torch.py; node --import tsx bench/cuda/attention.ts; python3 bench/cuda/attention_torch.py; node --import tsx bench/cuda/attention.ts; } 2>&1 | tee "$OUT/bench_attention.jsonl"
 fi
 echo; cat "$OUT/gpu.txt"
 [ -f "$OUT/bench.jsonl" ] && node bench/cuda/table.cjs < "$OUT/bench.jsonl" | tee "$OUT/table.md"

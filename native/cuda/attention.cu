@@ -21,7 +21,6 @@
 //   pass scales and casts into dq.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "cuda/common.cuh"
@@ -71,6 +70,14 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, bool vali
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// 2^x on the special-function unit, subnormal results flushed to zero (probabilities that small
+// do not register against the row sum); plain exp2f adds range fix-ups around every MUFU.EX2.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
 
 template <typename T>
 __device__ __forceinline__ uint32_t pack2(float lo, float hi);
@@ -127,7 +134,8 @@ struct FwdParams {
   int64_t qs[3], ks[3], vs[3], os[3];  // strides of b, h, row
   int H, N, M, D;
   int bh0;                       // first head of this launch (grids of more than 65535 heads)
-  float scale_log2;              // scale * log2(e)
+  float scale_log2;              // |scale| * log2(e)
+  bool negate_q;                 // scale < 0: Q's fragments take the sign, the max stays a max
   bool o_pair;                   // out rows 4-byte aligned with even D: paired stores
 };
 
@@ -172,6 +180,14 @@ __global__ void __launch_bounds__(kWarps * 32) attn_fwd(const FwdParams<T> p) {
 #pragma unroll
     for (int kk = 0; kk < kKT; ++kk)
       ldsm_x4(qf[mt][kk], sQ + (warp * 16 * kMT + mt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kS + kk * 16 + (lane >> 4) * 8);
+  if (p.negate_q) {
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int kk = 0; kk < kKT; ++kk)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) qf[mt][kk][e] ^= 0x80008000u;  // both halves' sign bits
+  }
 
   float acc[kMT][kDT][4];
   float m[kMT][2], l[kMT][2];
@@ -217,35 +233,39 @@ __global__ void __launch_bounds__(kWarps * 32) attn_fwd(const FwdParams<T> p) {
       }
     }
 
-    // Online softmax (base 2) on the scaled scores; keys past M get -inf.
+    // Online softmax (base 2). The scale factor c = |scale| log2 e is positive (Q carries the
+    // sign), so the row max is taken on the raw scores and each exponent is one FFMA:
+    // p = 2^(s c - m) with m the running max of s c. Keys past M get p = 0.
     const bool edge = (j + 1) * kBc > p.M;
+    const float c = p.scale_log2;
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
       for (int hr = 0; hr < 2; ++hr) {
+        if (edge) {
+#pragma unroll
+          for (int i = 0; i < kNT; ++i)
+#pragma unroll
+            for (int e = 0; e < 2; ++e)
+              if (j * kBc + i * 8 + 2 * t + e >= p.M) s[mt][i][2 * hr + e] = -INFINITY;
+        }
         float mx = -INFINITY;
 #pragma unroll
-        for (int i = 0; i < kNT; ++i) {
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            float x = s[mt][i][2 * hr + e] * p.scale_log2;
-            if (edge && j * kBc + i * 8 + 2 * t + e >= p.M) x = -INFINITY;
-            s[mt][i][2 * hr + e] = x;
-            mx = fmaxf(mx, x);
-          }
-        }
+        for (int i = 0; i < kNT; ++i) mx = fmaxf(mx, fmaxf(s[mt][i][2 * hr], s[mt][i][2 * hr + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float mn = fmaxf(m[mt][hr], mx);
-        const float mu = mn == -INFINITY ? 0.0f : mn;  // a row with no finite score so far
-        const float alpha = exp2f(m[mt][hr] - mu);
+        // Every tile holds at least one key < M, so mx is finite (for finite inputs).
+        const float mn = fmaxf(m[mt][hr], mx * c);
+        const float alpha = fast_exp2(m[mt][hr] - mn);  // 0 on the first tile (m = -inf)
         m[mt][hr] = mn;
         float sum = 0.0f;
 #pragma unroll
         for (int i = 0; i < kNT; ++i) {
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float pv = exp2f(s[mt][i][2 * hr + e] - mu);
+            const float x = s[mt][i][2 * hr + e];
+            // c == 0 would make -inf * c a NaN: masked keys are zeroed explicitly
+            const float pv = (edge && x == -INFINITY) ? 0.0f : fast_exp2(fmaf(x, c, -mn));
             s[mt][i][2 * hr + e] = pv;
             sum += pv;
           }
@@ -468,7 +488,7 @@ __global__ void __launch_bounds__(128) attn_bwd(const BwdParams<T> p) {
       for (int e = 0; e < 4; ++e) {
         const int col = i * 8 + 2 * t + (e & 1);
         const int key = k0 + warp * 16 + g + 8 * (e >> 1);
-        float pv = exp2f(st[i][e] * p.scale_log2 - cL[col]);
+        float pv = fast_exp2(fmaf(st[i][e], p.scale_log2, -cL[col]));
         if (key_edge && key >= p.M) pv = 0.0f;
         st[i][e] = pv;
         dpt[i][e] = pv * (dpt[i][e] - cD[col]);
@@ -663,19 +683,12 @@ void attention_kernel(const OpCall& c) {
     p.N = static_cast<int>(N);
     p.M = static_cast<int>(M);
     p.D = static_cast<int>(D);
-    p.scale_log2 = static_cast<float>(c.p.a * 1.4426950408889634);
+    p.scale_log2 = static_cast<float>(std::fabs(c.p.a) * 1.4426950408889634);
+    p.negate_q = c.p.a < 0;
     p.o_pair = D % 2 == 0 && reinterpret_cast<uintptr_t>(out.data_ptr()) % 4 == 0 && out.strides()[0] % 2 == 0 &&
                out.strides()[1] % 2 == 0 && out.strides()[2] % 2 == 0;
     const bool vec = vec_ok(q, int(D)) && vec_ok(k, int(D)) && vec_ok(v, int(D));
-    // RADDINO_CUDA_ATTN_FWD=mt1 (a tuning knob for bench/cuda/attention.ts): D <= 64 with 8 warps of
-    // 16 rows instead of 4 warps of 32 rows (fewer registers, more reads of each K/V fragment).
-    static const bool mt1 = [] {
-      const char* e = std::getenv("RADDINO_CUDA_ATTN_FWD");
-      return e != nullptr && std::string(e) == "mt1";
-    }();
-    if (kD == 64 && mt1)
-      launch_fwd<T, 64, 8, 1, 64>(p, B * H, vec, s);
-    else if (kD == 64)
+    if (kD == 64)
       launch_fwd<T, 64, 4, 2, 64>(p, B * H, vec, s);
     else
       launch_fwd<T, 128, 8, 1, 64>(p, B * H, vec, s);
