@@ -19,7 +19,7 @@ cmake -S . -B build-cuda -G Ninja -DRADDINO_CUDA=ON -DCMAKE_BUILD_TYPE=Release $
   cmake --build build-cuda -j 16 >>"$OUT/cuda_build.log" 2>&1 || { tail -40 "$OUT/cuda_build.log"; exit 1; }
 grep "raddino CUDA" "$OUT/cuda_build.log"
 ls -la build-cuda/Release/libraddino_cuda.so
-node_modules/.bin/vitest run ${TESTS:-test/cuda_loader.test.ts test/cuda_runtime.test.ts test/cuda_parity.test.ts test/cuda_attention.test.ts test/errors.test.ts test/autograd.test.ts} >"$OUT/tests.log" 2>&1; trc=$?
+node_modules/.bin/vitest run ${TESTS:-test/cuda_loader.test.ts test/cuda_runtime.test.ts test/cuda_parity.test.ts test/cuda_attention.test.ts test/cuda_random.test.ts test/errors.test.ts test/autograd.test.ts} >"$OUT/tests.log" 2>&1; trc=$?
 grep -E "✗|×|FAIL|AssertionError|Error:" "$OUT/tests.log" | head -40
 grep -E "Test Files|Tests " "$OUT/tests.log"
 grep -E "^attention .*relative errors" "$OUT/tests.log" | sed 's/^/  /' | head -40

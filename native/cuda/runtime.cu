@@ -251,6 +251,15 @@ CudaBackendTable make_table() {
   constexpr DTypeMask kHalf = bit(DType::BF16) | bit(DType::F16);  // tensor-core inputs, float32 accumulation
   set(Op::ATTENTION, guarded_kernel<attention_kernel>, kHalf);
   set(Op::ATTENTION_BACK, guarded_kernel<attention_backward_kernel>, kHalf);
+  // Random ops: the CPU's numbers for a (seed, offset). randn and trunc_normal leave out float64,
+  // where CUDA's and glibc's double log/cos/erf could differ in the last bit (cuda/random.cu).
+  constexpr DTypeMask kF64 = bit(DType::F64), kI = bit(DType::I32) | bit(DType::I64);
+  set(Op::RAND, guarded_kernel<random_kernel>, kF | kF64);
+  set(Op::RANDN, guarded_kernel<random_kernel>, kF);
+  set(Op::TRUNC_NORMAL, guarded_kernel<random_kernel>, kF);
+  set(Op::BERNOULLI, guarded_kernel<random_kernel>, kF | kF64);
+  set(Op::RANDINT, guarded_kernel<random_kernel>, kF | kF64 | kI);
+  set(Op::RANDPERM, guarded_kernel<random_kernel>, kF | kF64 | kI);
   return be;
 }
 
