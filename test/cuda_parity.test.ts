@@ -229,6 +229,26 @@ add('fill', { name: 'full [3, 5] = 2.5', inputs: [{ shape: [1] }], run: ([x], d)
 add('arange', { name: 'arange(-3, 7, 0.5)', inputs: [{ shape: [1] }], run: ([x], d) => [native.arange(-3, 7, 0.5, d, x.device)] });
 add('linspace', { name: 'linspace(-1, 2, 17)', inputs: [{ shape: [1] }], run: ([x], d) => [native.linspace(-1, 2, 17, d, x.device)] });
 
+for (const op of ['argmax', 'argmin']) {
+  for (const [dim, keep, layout] of [[1, false, 'contiguous'], [0, true, 'permuted'], [2, false, 'sliced'], [null, false, 'permuted']] as [number | null, boolean, Layout][]) {
+    add(op, {
+      name: `${op} dim ${dim} keepdim=${keep} ${layout} [6, 37, 45] (ties of rounded values)`,
+      inputs: [{ shape: [6, 37, 45], layout }],
+      run: ([x]) => [native.argReduce(op, x, dim, keep)],
+    });
+  }
+  add(op, {
+    name: `${op} over rows of [3, 5000] with NaNs (the first NaN wins)`,
+    inputs: [{ shape: [3, 5000] }],
+    run: ([x]) => {
+      const z = native.full([], 1.99, x.dtype, x.device);
+      const m = native.binary('gt', x, z);
+      const y = native.maskedFill(x, m, Number.NaN);
+      return [native.argReduce(op, y, 1, false), native.argReduce(op, x, 1, false)];
+    },
+  });
+}
+
 // Indexing: index tensors built on the inputs' device (int64 or int32), with repeated entries.
 function ints(vals: number[], shape: number[], device: string, dtype = 'int64'): H {
   const f = native.fromBuffer(new Float32Array(vals), shape, 'float32', true);

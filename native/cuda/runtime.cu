@@ -251,6 +251,7 @@ CudaBackendTable make_table() {
   constexpr DTypeMask kHalf = bit(DType::BF16) | bit(DType::F16);  // tensor-core inputs, float32 accumulation
   set(Op::ATTENTION, guarded_kernel<attention_kernel>, kHalf);
   set(Op::ATTENTION_BACK, guarded_kernel<attention_backward_kernel>, kHalf);
+  for (Op op : {Op::ARGMAX, Op::ARGMIN}) set(op, guarded_kernel<argreduce_kernel>, kF | bit(DType::F64) | kIntMask | bit(DType::BOOL));
   // Indexing; cat is copy_ into narrowed views of the output (like the CPU, whose CAT entry is its
   // copy kernel too).
   set(Op::CAT, guarded_kernel<copy_kernel>, kAllMask);
