@@ -9,7 +9,7 @@ const cpu = [
   'threadpool', 'cpu_features', 'allocator', 'stream', 'backend', 'copy', 'elementwise', 'elementwise_avx2', 'elementwise_avx512',
   'reduce', 'softmax', 'layernorm', 'attention', 'attention_avx2', 'attention_avx512', 'interpolate', 'index', 'sort', 'random', 'optim', 'matmul', 'gemm', 'gemm_generic', 'gemm_avx2', 'gemm_avx512', 'gemm_bf16', 'gemm_bf16_avx512',
 ];
-const cuda = ['runtime', 'copy', 'elementwise', 'reduce', 'softmax', 'layernorm', 'matmul', 'optim'];
+const cuda = ['runtime', 'copy', 'elementwise', 'reduce', 'softmax', 'layernorm', 'matmul', 'optim', 'attention', 'random', 'index', 'argreduce'];
 const napi = ['addon', 'convert', 'tensor_wrap', 'ops'];
 
 const lists = {

@@ -17,6 +17,11 @@ void layer_norm_kernel(const OpCall& c);
 void layer_norm_backward_kernel(const OpCall& c);
 void matmul_kernel(const OpCall& c);     // cuBLASLt
 void adamw_kernel(const OpCall& c);
+void argreduce_kernel(const OpCall& c);  // ARGMAX, ARGMIN
+void index_kernel(const OpCall& c);      // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_FILL
+void random_kernel(const OpCall& c);     // RAND, RANDN, TRUNC_NORMAL, RANDINT, RANDPERM, BERNOULLI (Philox, as the CPU)
+void attention_kernel(const OpCall& c);           // flash attention forward (bf16, f16; D <= 128)
+void attention_backward_kernel(const OpCall& c);  // its backward by recomputation
 
 // cuBLASLt state (cuda/matmul.cu).
 void set_tf32(bool on);

@@ -248,6 +248,24 @@ CudaBackendTable make_table() {
   set(Op::GELU_TANH_BACK, guarded_kernel<gelu_backward_kernel>, kF);
   set(Op::MATMUL, guarded_kernel<matmul_kernel>, kF);
   set(Op::ADAMW, guarded_kernel<adamw_kernel>, bit(DType::F32));
+  constexpr DTypeMask kHalf = bit(DType::BF16) | bit(DType::F16);  // tensor-core inputs, float32 accumulation
+  set(Op::ATTENTION, guarded_kernel<attention_kernel>, kHalf);
+  set(Op::ATTENTION_BACK, guarded_kernel<attention_backward_kernel>, kHalf);
+  for (Op op : {Op::ARGMAX, Op::ARGMIN}) set(op, guarded_kernel<argreduce_kernel>, kF | bit(DType::F64) | kIntMask | bit(DType::BOOL));
+  // Indexing; cat is copy_ into narrowed views of the output (like the CPU, whose CAT entry is its
+  // copy kernel too).
+  set(Op::CAT, guarded_kernel<copy_kernel>, kAllMask);
+  for (Op op : {Op::INDEX_SELECT, Op::GATHER, Op::MASKED_FILL}) set(op, guarded_kernel<index_kernel>, kAllMask);
+  for (Op op : {Op::SCATTER_ADD, Op::INDEX_ADD}) set(op, guarded_kernel<index_kernel>, kF | bit(DType::F64) | bit(DType::I32) | bit(DType::I64));
+  // Random ops: the CPU's numbers for a (seed, offset). randn and trunc_normal leave out float64,
+  // where CUDA's and glibc's double log/cos/erf could differ in the last bit (cuda/random.cu).
+  constexpr DTypeMask kF64 = bit(DType::F64), kI = bit(DType::I32) | bit(DType::I64);
+  set(Op::RAND, guarded_kernel<random_kernel>, kF | kF64);
+  set(Op::RANDN, guarded_kernel<random_kernel>, kF);
+  set(Op::TRUNC_NORMAL, guarded_kernel<random_kernel>, kF);
+  set(Op::BERNOULLI, guarded_kernel<random_kernel>, kF | kF64);
+  set(Op::RANDINT, guarded_kernel<random_kernel>, kF | kF64 | kI);
+  set(Op::RANDPERM, guarded_kernel<random_kernel>, kF | kF64 | kI);
   return be;
 }
 
