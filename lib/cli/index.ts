@@ -32,7 +32,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--workers <n>', 'data-loading worker threads').argParser(int('--workers', 0)))
     .addOption(new Option('--checkpoint-every <n>', 'write a checkpoint every n steps (and at the end)').argParser(int('--checkpoint-every', 1)))
     .option('--demo', 'synthetic chest X-rays: pretrain a small ViT on CPU, then linear-probe it against random init')
-    .addOption(new Option('--demo-minutes <m>', 'pretraining budget of the demo in minutes').argParser(parseFloat).default(4))
+    .addOption(new Option('--demo-minutes <m>', 'pretraining budget of the demo in minutes').argParser((v: string) => {
+      const m = Number(v);
+      if (!(Number.isFinite(m) && m > 0)) throw new InvalidArgumentError(`--demo-minutes must be a positive number (got ${JSON.stringify(v)})`);
+      return m;
+    }).default(4))
     .option('--json', 'print one JSON object as the last line')
     .action(async (opts) => {
       if (opts.demo) {
