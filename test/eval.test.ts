@@ -376,6 +376,33 @@ describe('extractFeatures', () => {
     model.dispose();
   });
 
+  it('pools patch tokens on a coarse grid (uneven cells when the grid does not divide G); grid 1 is the mean patch token', () => {
+    const model = new R.DinoVisionTransformer({ imgSize: 42, embedDim: 16, depth: 1, numHeads: 2 }, { generator: new R.Generator(5) });
+    const imgs = Array.from({ length: 3 }, (_, i) => R.generateSyntheticCXR(i, { size: 42, seed: 2 }).image);
+    const before = R.memory().tensors;
+    const g2 = R.extractFeatures(model, imgs, { batchSize: 2, grid: 2 });
+    const g1 = R.extractFeatures(model, imgs, { grid: 1 });
+    const mean = R.extractFeatures(model, imgs, { withMeanPatch: true });
+    expect(R.memory().tensors).toBe(before);
+    expect(g2[0].length).toBe(16 * (1 + 4));
+    const x = new Float32Array(3 * 3 * 42 * 42);
+    imgs.forEach((im, b) => { for (let c = 0; c < 3; c++) for (let k = 0; k < 42 * 42; k++) x[(b * 3 + c) * 42 * 42 + k] = (im[k] - R.IMAGENET_MEAN[c]) / R.IMAGENET_STD[c]; });
+    const patches = R.tidy(() => R.noGrad(() => model.eval().forwardFeatures(R.tensor(x, [3, 3, 42, 42])).xNormPatchtokens.dataSync() as Float32Array));  // (3, 9, 16)
+    // G = 3, grid 2: rows/cols {0, 1} -> cell 0, {2} -> cell 1; cells hold 4, 2, 2 and 1 patches
+    const cells = [[0, 1, 3, 4], [2, 5], [6, 7], [8]];
+    for (let b = 0; b < 3; b++) {
+      cells.forEach((ps, c) => {
+        for (let d = 0; d < 16; d++) {
+          const want = ps.reduce((acc, p) => acc + patches[(b * 9 + p) * 16 + d], 0) / ps.length;
+          expect(g2[b][16 * (1 + c) + d]).toBeCloseTo(want, 5);
+        }
+      });
+      for (let d = 0; d < 32; d++) expect(g1[b][d]).toBeCloseTo(mean[b][d], 5);
+    }
+    expect(() => R.extractFeatures(model, imgs, { grid: -1 })).toThrow(/option 'grid' is -1/);
+    model.dispose();
+  });
+
   it('rejects sizes that are not multiples of the patch and images of the wrong length', () => {
     const model = vit();
     expect(() => R.extractFeatures(model, [new Float32Array(30 * 30)])).toThrow(/extractFeatures: image size 30 is not a positive multiple of the patch size 14/);

@@ -16,7 +16,6 @@ CPU (attention as matmul + softmax + matmul; xFormers is CUDA-only).
 """
 import argparse
 import json
-import math
 import resource
 import time
 
@@ -24,25 +23,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_vit import Block  # the same pre-norm block as the ViT yardstick (run from this folder)
+
 ARCH = {"small": (384, 12, 6), "base": (768, 12, 12)}
-
-
-class Block(nn.Module):
-    def __init__(self, d, h):
-        super().__init__()
-        self.h = h
-        self.norm1, self.norm2 = nn.LayerNorm(d, eps=1e-6), nn.LayerNorm(d, eps=1e-6)
-        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.fc1, self.fc2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-        self.ls1, self.ls2 = nn.Parameter(torch.full((d,), 1e-5)), nn.Parameter(torch.full((d,), 1e-5))
-
-    def forward(self, x):
-        B, N, C = x.shape
-        qkv = self.qkv(self.norm1(x)).reshape(B, N, 3, self.h, C // self.h).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0] * (C // self.h) ** -0.5, qkv[1], qkv[2]
-        a = (q @ k.transpose(-2, -1)).softmax(dim=-1)
-        x = x + self.proj((a @ v).transpose(1, 2).reshape(B, N, C)) * self.ls1
-        return x + self.fc2(F.gelu(self.fc1(self.norm2(x)))) * self.ls2
 
 
 class ViT(nn.Module):

@@ -11,10 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSyntheticCXR, SYNTHETIC_LABELS, writeSyntheticDataset } from '../data/synthetic.js';
-import { IMAGENET_MEAN, IMAGENET_STD, linearProbe, type ProbeResult } from '../eval/probe.js';
-import { noGrad } from '../autograd/engine.js';
-import { fromTypedArray } from '../tensor/creation.js';
-import { tidy } from '../tensor/scope.js';
+import { extractFeatures, linearProbe, type ProbeResult } from '../eval/probe.js';
 import type { AugmentationOptions } from '../data/augment.js';
 import { DinoVisionTransformer } from '../models/dinov2.js';
 import { backboneConfig, mergeConfig, sslPreset, type SSLConfig, type SSLConfigPatch } from '../ssl/config.js';
@@ -99,58 +96,6 @@ export const DEMO_AUGMENTATION: AugmentationOptions = { preset: 'raddino', blurS
 /** Side of the grid on which the probe pools patch tokens (the same for both models). */
 export const DEMO_GRID = 4;
 
-/**
- * Frozen features for the probe, one row per image: the cls token (xNormClstoken) followed by
- * the patch tokens (xNormPatchtokens) average-pooled on a grid x grid layout of the G x G patch
- * grid (cell of patch (i, j): (floor(i·grid/G), floor(j·grid/G))), so F = (1 + grid²)·D. With
- * grid = 1 it is cls + mean patch token (DINOV2.md "Downstream"). Inputs are [0, 1] grayscale
- * images replicated to 3 channels and normalised like extractFeatures.
- */
-export function extractGridFeatures(model: DinoVisionTransformer, images: readonly Float32Array[], size: number, grid: number, batchSize = 32): Float32Array[] {
-  const p = model.config.patchSize, G = size / p, HW = size * size;
-  if (!Number.isInteger(G) || G < 1) throw new RangeError(`extractGridFeatures: image size ${size} is not a positive multiple of the patch size ${p}`);
-  const g = Math.min(grid, G);
-  const cellOf = Array.from({ length: G }, (_, i) => Math.floor((i * g) / G));
-  const count = new Float32Array(g * g);
-  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) count[cellOf[i] * g + cellOf[j]] += 1;
-  const wasTraining = model.training;
-  model.eval();
-  const rows: Float32Array[] = [];
-  try {
-    for (let start = 0; start < images.length; start += batchSize) {
-      const B = Math.min(batchSize, images.length - start);
-      const x = new Float32Array(B * 3 * HW);
-      for (let b = 0; b < B; b++) {
-        const im = images[start + b];
-        if (im.length !== HW) throw new RangeError(`extractGridFeatures: image ${start + b} has ${im.length} values (expected ${size}x${size})`);
-        for (let c = 0; c < 3; c++) {
-          const off = (b * 3 + c) * HW, m = IMAGENET_MEAN[c], sd = IMAGENET_STD[c];
-          for (let k = 0; k < HW; k++) x[off + k] = (im[k] - m) / sd;
-        }
-      }
-      const [cls, patches] = tidy(() => noGrad(() => {
-        const f = model.forwardFeatures(fromTypedArray(x, [B, 3, size, size]));
-        return [f.xNormClstoken.to('float32').dataSync() as Float32Array, f.xNormPatchtokens.to('float32').dataSync() as Float32Array];
-      }));
-      const D = cls.length / B;
-      for (let b = 0; b < B; b++) {
-        const row = new Float32Array((1 + g * g) * D);
-        row.set(cls.subarray(b * D, (b + 1) * D), 0);
-        for (let i = 0; i < G; i++) {
-          for (let j = 0; j < G; j++) {
-            const cell = cellOf[i] * g + cellOf[j], o = (1 + cell) * D, src = (b * G * G + i * G + j) * D, w = 1 / count[cell];
-            for (let d = 0; d < D; d++) row[o + d] += patches[src + d] * w;
-          }
-        }
-        rows.push(row);
-      }
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  return rows;
-}
-
 const fmtCi = (m: { value: number; ci: [number, number] }) => `${m.value.toFixed(3)} [${m.ci[0].toFixed(3)}, ${m.ci[1].toFixed(3)}]`;
 
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
@@ -199,8 +144,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const pretrained = run.model.teacher.backbone;
   const random = new DinoVisionTransformer(backboneConfig(cfg, 'teacher'), { generator: new Generator(seed + 7) });
   const feats = (m: DinoVisionTransformer) => ({
-    train: extractGridFeatures(m, train.imgs, size, DEMO_GRID),
-    test: extractGridFeatures(m, test.imgs, size, DEMO_GRID),
+    train: extractFeatures(m, train.imgs, { size, grid: DEMO_GRID }),
+    test: extractFeatures(m, test.imgs, { size, grid: DEMO_GRID }),
   });
   const fp = feats(pretrained), fr = feats(random);
   run.model.dispose();

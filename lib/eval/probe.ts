@@ -24,6 +24,12 @@ export interface ExtractOptions {
   size?: number;
   /** Concatenate the mean patch token after the cls token (F = 2D). */
   withMeanPatch?: boolean;
+  /**
+   * Then concatenate the patch tokens average-pooled on a grid x grid layout of the G x G patch
+   * grid (patch (i, j) falls in cell (floor(i·grid/G), floor(j·grid/G)); grid is capped at G), cells
+   * row-major: F grows by grid²·D. Keeps coarse spatial information (left/right findings).
+   */
+  grid?: number;
 }
 
 /**
@@ -41,6 +47,8 @@ export function extractFeatures(model: DinoVisionTransformer, images: readonly F
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${op}: option 'batchSize' is ${batchSize} (expected an integer >= 1)`);
   if (!Number.isInteger(size) || size < p || size % p !== 0) throw new RangeError(`${op}: image size ${size} is not a positive multiple of the patch size ${p}`);
   if (model.config.inChans !== 3) throw new RangeError(`${op}: the model takes ${model.config.inChans} input channels (expected 3)`);
+  const grid = opts.grid ?? 0;
+  if (!Number.isInteger(grid) || grid < 0) throw new RangeError(`${op}: option 'grid' is ${grid} (expected an integer >= 0)`);
   images.forEach((im, i) => {
     if (!(im instanceof Float32Array) || im.length !== size * size) throw new RangeError(`${op}: image ${i} has ${im?.length} values (expected a Float32Array of ${size}x${size})`);
   });
@@ -64,15 +72,42 @@ export function extractFeatures(model: DinoVisionTransformer, images: readonly F
         if (model.config.dtype !== 'float32') input = input.to(model.config.dtype);
         const f = model.forwardFeatures(input);
         const out = opts.withMeanPatch ? cat([f.xNormClstoken, f.xNormPatchtokens.mean(1)], 1) : f.xNormClstoken;  // (B, F)
-        return out.to('float32').dataSync() as Float32Array;
+        return [out.to('float32').dataSync() as Float32Array, grid > 0 ? f.xNormPatchtokens.to('float32').dataSync() as Float32Array : null] as const;
       }));
-      const F = feats.length / B;
-      for (let b = 0; b < B; b++) rows.push(feats.slice(b * F, (b + 1) * F));
+      const [head, patches] = feats;
+      const F = head.length / B;
+      for (let b = 0; b < B; b++) {
+        const row = head.slice(b * F, (b + 1) * F);
+        rows.push(patches ? concatRows(row, gridPool(patches, b, size / p, grid, patches.length / (B * (size / p) ** 2))) : row);
+      }
     }
   } finally {
     model.train(wasTraining);
   }
   return rows;
+}
+
+/** Image b's patch tokens (rows of D values, G·G per image) averaged per cell of a grid x grid layout, cells row-major. */
+function gridPool(patches: Float32Array, b: number, G: number, grid: number, D: number): Float32Array {
+  const g = Math.min(grid, G);
+  const cellOf = Array.from({ length: G }, (_, i) => Math.floor((i * g) / G));
+  const count = new Float64Array(g * g);
+  for (let i = 0; i < G; i++) for (let j = 0; j < G; j++) count[cellOf[i] * g + cellOf[j]] += 1;
+  const out = new Float32Array(g * g * D);
+  for (let i = 0; i < G; i++) {
+    for (let j = 0; j < G; j++) {
+      const cell = cellOf[i] * g + cellOf[j], o = cell * D, src = (b * G * G + i * G + j) * D, w = 1 / count[cell];
+      for (let d = 0; d < D; d++) out[o + d] += patches[src + d] * w;
+    }
+  }
+  return out;
+}
+
+function concatRows(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
 }
 
 // ---- linear probe ----------------------------------------------------------------------------
