@@ -167,7 +167,21 @@ describe('raddino CLI', () => {
 });
 
 describe('demo', () => {
-  it('runs end to end on a tiny budget and reports both probes with intervals', async () => {
+  const tinyDemo = {
+    workers: 0, nPretrain: 16, nProbeTrain: 60, nProbeTest: 60, imageSize: 42, log: () => {},
+    config: { student: { embedDim: 48, depth: 2, numHeads: 2 }, dino: { headNPrototypes: 32, headHiddenDim: 64, headBottleneckDim: 16 },
+      ibot: { headNPrototypes: 32, headHiddenDim: 64, headBottleneckDim: 16 }, train: { batchSizePerGpu: 4, officialEpochLength: 2 },
+      crops: { globalCropsSize: 42, localCropsSize: 28, localCropsNumber: 2 } },
+  };
+
+  it('runs a fixed number of steps by default (the same work on every machine)', async () => {
+    const r = await runDemo({ ...tinyDemo, out: join(root, 'demo_steps'), steps: 5 });
+    expect(r.steps).toBe(4);  // whole epochs of 2 steps
+    expect(r.pretrained.ci[0]).toBeLessThanOrEqual(r.pretrained.value);
+    await expect(runDemo({ ...tinyDemo, out: join(root, 'demo_bad'), steps: 3 })).rejects.toThrow(/option 'steps' is 3/);
+  }, 120_000);
+
+  it('runs end to end on a tiny time budget and reports both probes with intervals', async () => {
     const r = await runDemo({
       out: join(root, 'demo'), minutes: 0.05, workers: 0, nPretrain: 16, nProbeTrain: 60, nProbeTest: 60, imageSize: 42, log: () => {},
       config: { student: { embedDim: 48, depth: 2, numHeads: 2 }, dino: { headNPrototypes: 32, headHiddenDim: 64, headBottleneckDim: 16 },

@@ -32,16 +32,17 @@ export function buildProgram(): Command {
     .addOption(new Option('--workers <n>', 'data-loading worker threads').argParser(int('--workers', 0)))
     .addOption(new Option('--checkpoint-every <n>', 'write a checkpoint every n steps (and at the end)').argParser(int('--checkpoint-every', 1)))
     .option('--demo', 'synthetic chest X-rays: pretrain a small ViT on CPU, then linear-probe it against random init')
-    .addOption(new Option('--demo-minutes <m>', 'pretraining budget of the demo in minutes').argParser((v: string) => {
+    .addOption(new Option('--demo-steps <n>', 'pretraining steps of the demo (default 240: about 5 minutes on 2 cores)').argParser(int('--demo-steps', 20)))
+    .addOption(new Option('--demo-minutes <m>', 'instead of --demo-steps, size the demo to this time budget').argParser((v: string) => {
       const m = Number(v);
       if (!(Number.isFinite(m) && m > 0)) throw new InvalidArgumentError(`--demo-minutes must be a positive number (got ${JSON.stringify(v)})`);
       return m;
-    }).default(4))
+    }).conflicts('demoSteps'))
     .option('--json', 'print one JSON object as the last line')
     .action(async (opts) => {
       if (opts.demo) {
         const { runDemo, printDemo } = await import('./demo.js');
-        printDemo(await runDemo({ out: opts.out, minutes: opts.demoMinutes, threads: opts.threads, workers: opts.workers }), Boolean(opts.json));
+        printDemo(await runDemo({ out: opts.out, steps: opts.demoSteps, minutes: opts.demoMinutes, threads: opts.threads, workers: opts.workers }), Boolean(opts.json));
         return;
       }
       for (const k of ['data', 'out'] as const) {
