@@ -29,6 +29,29 @@ describe('memory', () => {
     expect(growth).toBeLessThan(32 * 1024 * 1024);  // 90k cycles moving ~48 KB each: 4 GB if leaked
   });
 
+  it('the CPU allocator keeps freed blocks up to setCacheLimit() and emptyCache() returns them', () => {
+    const cpu = () => R.memory().devices.cpu!;
+    expect(cpu().cacheLimit).toBeGreaterThanOrEqual(2 ** 31);  // default: max(2 GiB, RAM / 4)
+    const def = cpu().cacheLimit!;
+    try {
+      R.emptyCache();
+      expect(cpu().cachedBytes).toBe(0);
+      R.zeros([1 << 20]).dispose();  // 4 MiB: kept for reuse
+      expect(cpu().cachedBytes).toBe(4 << 20);
+      R.setCacheLimit(1 << 20);  // below what is cached: the cache empties
+      expect(cpu().cachedBytes).toBe(0);
+      expect(cpu().cacheLimit).toBe(1 << 20);
+      R.zeros([1 << 20]).dispose();  // above the bound: back to the system
+      R.zeros([1 << 10]).dispose();  // 4 KiB: kept
+      expect(cpu().cachedBytes).toBe(4 << 10);
+      expect(() => R.setCacheLimit(-1)).toThrow(/setCacheLimit: argument 'bytes' is -1 \(expected a whole number/);
+      expect(() => R.setCacheLimit(1.5)).toThrow(/setCacheLimit: argument 'bytes'/);
+    } finally {
+      R.setCacheLimit(null);
+    }
+    expect(cpu().cacheLimit).toBe(def);
+  });
+
   it('tidy disposes intermediates and keeps returned tensors (nested, arrays, objects, keep())', () => {
     const before = R.memory().tensors;
     let kept: R.Tensor | undefined;

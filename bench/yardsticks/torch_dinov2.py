@@ -103,6 +103,8 @@ def main():
     ap.add_argument("--k", type=int, default=4096)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none",
+                    help="bf16: the forward and the loss under torch.autocast('cpu', bfloat16), float32 master weights")
     a = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
@@ -133,6 +135,22 @@ def main():
     def step():
         nonlocal center_cls, center_patch
         opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast == "bf16"):
+            loss, new_cls, new_patch = forward()
+        loss.backward()
+        for m in student.values():
+            nn.utils.clip_grad_norm_(m.parameters(), 3.0)
+        opt.step()
+        with torch.no_grad():
+            center_cls = center_cls * 0.9 + new_cls.float() * 0.1
+            center_patch = center_patch * 0.9 + new_patch.float() * 0.1
+            sp = list(student.parameters())
+            tp = list(teacher.parameters())
+            torch._foreach_mul_(tp, 0.996)
+            torch._foreach_add_(tp, sp, alpha=0.004)
+        return float(loss)
+
+    def forward():
         with torch.no_grad():
             t_cls, t_patch = teacher["backbone"](glob)
             t_cls = torch.cat(t_cls.chunk(2)[::-1])
@@ -157,18 +175,7 @@ def main():
         ibot = -((tgt_patch * F.log_softmax(s_pout / s_t, dim=-1)).sum(-1) * weights).sum() / masks.shape[0]
         kol = 0.1 * sum(koleo(p) for p in s_gcls.chunk(2))
         loss = local / n_terms + 2 * glob_loss / n_terms + kol + ibot
-        loss.backward()
-        for m in student.values():
-            nn.utils.clip_grad_norm_(m.parameters(), 3.0)
-        opt.step()
-        with torch.no_grad():
-            center_cls = center_cls * 0.9 + new_cls * 0.1
-            center_patch = center_patch * 0.9 + new_patch * 0.1
-            sp = list(student.parameters())
-            tp = list(teacher.parameters())
-            torch._foreach_mul_(tp, 0.996)
-            torch._foreach_add_(tp, sp, alpha=0.004)
-        return float(loss)
+        return loss, new_cls, new_patch
 
     step()  # warm-up
     ts, loss = [], 0.0

@@ -8,9 +8,10 @@ export interface MemoryInfo {
   bytes: number;
   /**
    * Per device: live storages, their bytes, the bytes allocated by us (not lent by JS), and the
-   * bytes of freed blocks the allocator keeps for reuse (see emptyCache()).
+   * bytes of freed blocks the allocator keeps for reuse (see emptyCache()) and, on the CPU, the
+   * bound on them (see setCacheLimit()).
    */
-  devices: Record<string, { storages: number; bytes: number; ownedBytes: number; cachedBytes?: number }>;
+  devices: Record<string, { storages: number; bytes: number; ownedBytes: number; cachedBytes?: number; cacheLimit?: number }>;
 }
 
 export function memory(): MemoryInfo {
@@ -21,6 +22,16 @@ export function memory(): MemoryInfo {
 /** Returns the freed blocks the CPU allocator keeps for reuse to the system. */
 export function emptyCache(): void {
   native.emptyCache();
+}
+
+/**
+ * Bounds the bytes of freed blocks the CPU allocator keeps for reuse (null: the default, a quarter
+ * of the physical memory and at least 2 GiB). Blocks freed beyond it go back to the system; a
+ * training loop whose step frees more than the bound then page-faults that memory back in every
+ * step, so lower it only to cap the process's footprint.
+ */
+export function setCacheLimit(bytes: number | null): void {
+  native.setCacheLimit(bytes);
 }
 
 /** Sets the number of threads kernels use (0 restores the default: all hardware threads). */

@@ -23,7 +23,7 @@ type Seed = number | bigint;
 
 export interface NativeMemory {
   tensors: number;
-  devices: Record<string, { storages: number; bytes: number; ownedBytes: number; cachedBytes?: number }>;
+  devices: Record<string, { storages: number; bytes: number; ownedBytes: number; cachedBytes?: number; cacheLimit?: number }>;
 }
 
 export interface NativeCpuInfo {
@@ -60,6 +60,7 @@ export interface NativeBinding {
   memory(): NativeMemory;
   cpuInfo(): NativeCpuInfo;
   emptyCache(): void;
+  setCacheLimit(bytes: number | null): void;
   toDevice(x: T, device: string): T;
   setCudaLibraryPaths(paths: string[]): void;
   cudaInfo(): NativeCudaInfo;

@@ -13,6 +13,11 @@ void* cached_alloc(size_t nbytes);
 void cached_free(void* p, size_t nbytes);
 // Bytes held in free lists (not in use by any tensor).
 int64_t cached_bytes();
+// The bound on cached bytes beyond which freed blocks go back to the system (default: a quarter
+// of the physical memory, at least 2 GiB). set_cache_limit(-1) restores the default; lowering
+// it below what is cached empties the cache.
+int64_t cache_limit();
+void set_cache_limit(int64_t bytes);
 // Returns every cached block to the system.
 void empty_cache();
 

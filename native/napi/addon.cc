@@ -129,7 +129,10 @@ Napi::Value Memory(Info info) {
     o.Set("storages", Napi::Number::New(env, static_cast<double>(s.storages)));
     o.Set("bytes", Napi::Number::New(env, static_cast<double>(s.bytes)));
     o.Set("ownedBytes", Napi::Number::New(env, static_cast<double>(s.owned_bytes)));
-    if (d == DeviceType::CPU) o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(cpu::cached_bytes())));
+    if (d == DeviceType::CPU) {
+      o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(cpu::cached_bytes())));
+      o.Set("cacheLimit", Napi::Number::New(env, static_cast<double>(cpu::cache_limit())));
+    }
     if (const CudaLibrary* lib = d == DeviceType::CUDA ? loaded_cuda_library() : nullptr) {
       cuda_synchronize(0);  // so that the figures include work still queued
       o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(lib->cached_bytes(0))));
@@ -145,6 +148,22 @@ Napi::Value Memory(Info info) {
 Napi::Value EmptyCache(Info info) {
   cpu::empty_cache();
   return info.Env().Undefined();
+}
+
+// setCacheLimit(bytes | null): the bound on the bytes of freed blocks the CPU allocator keeps;
+// null restores the default (a quarter of the physical memory, at least 2 GiB).
+Napi::Value SetCacheLimit(Info info) {
+  return guarded(info, [&] {
+    if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
+      cpu::set_cache_limit(-1);
+    } else {
+      double b = number_arg(info, 0, "setCacheLimit", "bytes");
+      RADDINO_CHECK(b >= 0 && b <= 9007199254740991.0 && b == static_cast<double>(static_cast<int64_t>(b)), Range,
+                    "setCacheLimit: argument 'bytes' is ", b, " (expected a whole number of bytes >= 0, or null for the default)");
+      cpu::set_cache_limit(static_cast<int64_t>(b));
+    }
+    return info.Env().Undefined();
+  });
 }
 
 // toDevice(x, device): x on the device (x's own storage when it is there already).
@@ -267,6 +286,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads, "getNumThreads"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
+  exports.Set("setCacheLimit", Napi::Function::New(env, SetCacheLimit, "setCacheLimit"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("toDevice", Napi::Function::New(env, ToDevice, "toDevice"));
   exports.Set("setCudaLibraryPaths", Napi::Function::New(env, SetCudaLibraryPaths, "setCudaLibraryPaths"));
