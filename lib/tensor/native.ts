@@ -61,6 +61,8 @@ export interface NativeBinding {
   cpuInfo(): NativeCpuInfo;
   emptyCache(): void;
   setCacheLimit(bytes: number | null): void;
+  setMatmulPrecision(precision: string): void;
+  getMatmulPrecision(): 'float32' | 'bfloat16';
   toDevice(x: T, device: string): T;
   setCudaLibraryPaths(paths: string[]): void;
   cudaInfo(): NativeCudaInfo;

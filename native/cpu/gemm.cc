@@ -27,12 +27,16 @@
 // Packed panel layouts and the per-ISA kernel sets are described in gemm_kernels.h.
 #include "gemm.h"
 
+#include <atomic>
+
 #include "cpu_features.h"
 #include "gemm_driver.h"
 #include "gemm_kernels.h"
 
 namespace raddino::cpu {
 namespace {
+
+std::atomic<MatmulPrecision> g_matmul_precision{MatmulPrecision::Float32};
 
 using gemm_detail::KernelSet;
 using gemm_detail::MacroArgs;
@@ -150,5 +154,8 @@ void dgemm(int64_t M, int64_t N, int64_t K, const double* a, int64_t rsa, int64_
 }
 
 const char* sgemm_kernel_name() { return sgemm_set().name; }
+
+void set_matmul_precision(MatmulPrecision p) { g_matmul_precision.store(p, std::memory_order_relaxed); }
+MatmulPrecision matmul_precision() { return g_matmul_precision.load(std::memory_order_relaxed); }
 
 }  // namespace raddino::cpu

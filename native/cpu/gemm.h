@@ -11,6 +11,13 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t
            int64_t rsb, int64_t csb, float* c, int64_t ldc, float beta, const float* bias = nullptr);
 void dgemm(int64_t M, int64_t N, int64_t K, const double* a, int64_t rsa, int64_t csa, const double* b,
            int64_t rsb, int64_t csb, double* c, int64_t ldc, double beta, const double* bias = nullptr);
+// How float32 matmuls (the MATMUL op, forward and backward) compute their products on the CPU:
+// Float32 (default) through sgemm; Bfloat16 through sgemm_bf16 (gemm_bf16.h): both operands
+// rounded to bfloat16, products summed in float32 — about 2x the FLOP rate on CPUs with
+// AVX512-BF16, at bfloat16 input precision (~3 significant digits). Process-wide.
+enum class MatmulPrecision { Float32, Bfloat16 };
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
 // Name of the float32 micro-kernel selected for this CPU ("avx512", "avx2", "generic").
 const char* sgemm_kernel_name();
 }

@@ -69,6 +69,23 @@ void pack_b_any(int nr, int64_t k, int64_t n, const uint16_t* b, int64_t rsb, in
   }
 }
 
+void pack_b_any_f32(int nr, int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, uint32_t* dst) {
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t j0 = 0; j0 < n; j0 += nr, dst += kp * nr) {
+    const int np = static_cast<int>(std::min<int64_t>(nr, n - j0));
+    for (int64_t q = 0; q < kp; ++q) {
+      uint32_t* d = dst + q * nr;
+      const float* src = b + 2 * q * rsb + j0 * csb;
+      const bool odd = 2 * q + 1 < k;
+      for (int j = 0; j < np; ++j) {
+        d[j] = static_cast<uint32_t>(f32_to_bf16(src[j * csb])) |
+               (odd ? static_cast<uint32_t>(f32_to_bf16(src[j * csb + rsb])) << 16 : 0u);
+      }
+      for (int j = np; j < nr; ++j) d[j] = 0;
+    }
+  }
+}
+
 }  // namespace gemm_bf16_detail
 
 namespace {
@@ -107,8 +124,9 @@ struct Problem {
   int64_t M, N, K;
   const float* a;
   int64_t rsa, csa;
-  const uint16_t* b;  // unpacked B, or nullptr when prepacked is set
+  const uint16_t* b;  // unpacked bfloat16 B, or nullptr when bf or prepacked is set
   int64_t rsb, csb;
+  const float* bf;    // unpacked float32 B (rounded as it is packed), or nullptr
   const uint32_t* prepacked;  // the whole B in panel layout, K block after K block
   float* c;
   int64_t ldc;
@@ -125,6 +143,11 @@ void pack_b(const KernelSet& ks, int64_t k, int64_t n, const uint16_t* b, int64_
             uint32_t* dst) {
   if (rsb == 1 || csb == 1) ks.pack_b(k, n, b, rsb, csb, dst);
   else gemm_bf16_detail::pack_b_any(ks.nr, k, n, b, rsb, csb, dst);
+}
+
+void pack_b(const KernelSet& ks, int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, uint32_t* dst) {
+  if (rsb == 1 || csb == 1) ks.pack_b_f32(k, n, b, rsb, csb, dst);
+  else gemm_bf16_detail::pack_b_any_f32(ks.nr, k, n, b, rsb, csb, dst);
 }
 
 // Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread.
@@ -147,7 +170,8 @@ void gemm_rect(const KernelSet& ks, const Problem& p, int64_t m0, int64_t m1, in
           // K block pc / kc of the packed weight, from panel jc / nr on.
           block = p.prepacked + (pc / kc) * n_panels * ks.nr * kpc + jc * kp;
         } else {
-          pack_b(ks, kb, nb, p.b + pc * p.rsb + jc * p.csb, p.rsb, p.csb, bp);
+          if (p.bf != nullptr) pack_b(ks, kb, nb, p.bf + pc * p.rsb + jc * p.csb, p.rsb, p.csb, bp);
+          else pack_b(ks, kb, nb, p.b + pc * p.rsb + jc * p.csb, p.rsb, p.csb, bp);
           block = bp;
         }
         const bool first = pc == 0;
@@ -205,7 +229,7 @@ void sgemm_bf16w(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, i
                  int64_t rsb, int64_t csb, float* c, int64_t ldc, float beta, const float* bias) {
   if (!gemm_driver::prepare(M, N, K, c, ldc, beta, bias)) return;
   if (const KernelSet* ks = native_set()) {
-    run_native(*ks, Problem{M, N, K, a, rsa, csa, b, rsb, csb, nullptr, c, ldc, beta == 1.0f, bias});
+    run_native(*ks, Problem{M, N, K, a, rsa, csa, b, rsb, csb, nullptr, nullptr, c, ldc, beta == 1.0f, bias});
     return;
   }
   // Portable: widen B keeping its orientation (W^T stays W^T, for sgemm's fast path).
@@ -222,6 +246,26 @@ void sgemm_bf16w(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, i
     }
   }
   sgemm(M, N, K, ar.data(), K, 1, bw.data(), wt ? 1 : N, wt ? K : 1, c, ldc, beta, bias);
+}
+
+void sgemm_bf16(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
+                int64_t rsb, int64_t csb, float* c, int64_t ldc, float beta, const float* bias) {
+  if (!gemm_driver::prepare(M, N, K, c, ldc, beta, bias)) return;
+  if (const KernelSet* ks = native_set()) {
+    run_native(*ks, Problem{M, N, K, a, rsa, csa, nullptr, rsb, csb, b, nullptr, c, ldc, beta == 1.0f, bias});
+    return;
+  }
+  // Portable: both operands rounded to bfloat16 and widened back, then sgemm (B keeps its
+  // orientation, so W^T stays on sgemm's fast path).
+  const std::vector<float> ar = rounded_a(M, K, a, rsa, csa);
+  std::vector<float> br(static_cast<size_t>(K * N));
+  const bool wt = rsb == 1 && csb != 1;
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t j = 0; j < N; ++j) {
+      br[wt ? j * K + k : k * N + j] = bf16_to_f32(f32_to_bf16(b[k * rsb + j * csb]));
+    }
+  }
+  sgemm(M, N, K, ar.data(), K, 1, br.data(), wt ? 1 : N, wt ? K : 1, c, ldc, beta, bias);
 }
 
 std::shared_ptr<PackedBf16> pack_bf16_weight(int64_t N, int64_t K, const uint16_t* w) {
@@ -263,7 +307,7 @@ void sgemm_bf16w_packed(int64_t M, const float* a, int64_t rsa, const PackedBf16
   if (!gemm_driver::prepare(M, N, K, c, ldc, beta, bias)) return;
   const PackedBf16::Impl& impl = *w.impl;
   if (impl.ks != nullptr) {
-    run_native(*impl.ks, Problem{M, N, K, a, rsa, 1, nullptr, 0, 0, impl.words, c, ldc, beta == 1.0f, bias});
+    run_native(*impl.ks, Problem{M, N, K, a, rsa, 1, nullptr, 0, 0, nullptr, impl.words, c, ldc, beta == 1.0f, bias});
     return;
   }
   const std::vector<float> ar = rounded_a(M, K, a, rsa, 1);

@@ -21,6 +21,13 @@ namespace raddino::cpu {
 void sgemm_bf16w(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const uint16_t* b,
                  int64_t rsb, int64_t csb, float* c, int64_t ldc, float beta, const float* bias = nullptr);
 
+// The bfloat16-compute GEMM for float32 operands: C = beta * C + bf16(A) * bf16(B) (+ bias), both
+// operands rounded to bfloat16 (nearest even) as they are packed, products summed in float32.
+// Same conventions, fast paths and determinism as sgemm_bf16w, with B float32 (element (k, j) at
+// b[k*rsb + j*csb]). The CPU side of setMatmulPrecision('bfloat16').
+void sgemm_bf16(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
+                int64_t rsb, int64_t csb, float* c, int64_t ldc, float beta, const float* bias = nullptr);
+
 // Whether the fast AVX512-BF16 path is used on this CPU (else a portable path computes the same
 // math: bf16-rounded A times B in float32, through sgemm).
 bool sgemm_bf16w_native();

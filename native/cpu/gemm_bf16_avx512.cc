@@ -289,11 +289,55 @@ void pack_b_bf16(int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t c
   }
 }
 
+// B in float32 (the bfloat16-compute GEMM, sgemm_bf16), rounded as it is packed.
+//   B = W^T (rsb == 1): row j of W holds column j of B, so 16 rows x 32 floats are rounded to
+//     16 x 16 pair words and transposed, exactly as row-major A (pack_a_block);
+//   row-major B (csb == 1): rows 2q and 2q + 1 are rounded together by vcvtne2ps2bf16 (lanes
+//     0..15 row 2q, 16..31 row 2q + 1) and vpermw interleaves them into 16 pair words.
+template <int NV>
+void pack_b_f32_bf16(int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, uint32_t* dst) {
+  constexpr int NR = NV * 16;
+  const int64_t kp = (k + 1) / 2;
+  if (rsb == 1) {
+    for (int64_t j0 = 0; j0 < n; j0 += NR, dst += kp * NR) {
+      for (int v = 0; v < NV; ++v) {
+        const int rows = static_cast<int>(std::clamp<int64_t>(n - j0 - v * 16, 0, 16));
+        uint32_t* d = dst + v * 16;
+        if (rows == 0) {  // padding of the last panel
+          for (int64_t q = 0; q < kp; ++q) _mm512_store_si512(d + q * NR, _mm512_setzero_si512());
+          continue;
+        }
+        const float* src = b + (j0 + v * 16) * csb;
+        for (int64_t k0 = 0; k0 < k; k0 += 32) {
+          const int kr = static_cast<int>(std::min<int64_t>(32, k - k0));
+          pack_a_block<16>(src + k0, csb, rows, kr, d + k0 / 2 * NR, NR, first16(16));
+        }
+      }
+    }
+    return;
+  }
+  const __m512i idx = pair_index(0, 16);
+  for (int64_t j0 = 0; j0 < n; j0 += NR, dst += kp * NR) {
+    const int np = static_cast<int>(std::min<int64_t>(NR, n - j0));
+    for (int64_t q = 0; q < kp; ++q) {
+      const float* r0 = b + 2 * q * rsb + j0;
+      const bool odd = 2 * q + 1 < k;
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) {
+        const __mmask16 mask = first16(std::clamp(np - v * 16, 0, 16));
+        const __m512 x = _mm512_maskz_loadu_ps(mask, r0 + v * 16);
+        const __m512 y = odd ? _mm512_maskz_loadu_ps(mask, r0 + rsb + v * 16) : _mm512_setzero_ps();
+        _mm512_store_si512(dst + q * NR + v * 16, _mm512_permutexvar_epi16(idx, as_si(_mm512_cvtne2ps_pbh(y, x))));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 const KernelSet& kernels() {
   static const KernelSet set{"avx512bf16", kMR, kNV * 16, kKC, kMC, kNC,
-                             &pack_a_bf16<kMR>, &pack_b_bf16<kNV>, &macro_kernel<kMR, kNV>};
+                             &pack_a_bf16<kMR>, &pack_b_bf16<kNV>, &pack_b_f32_bf16<kNV>, &macro_kernel<kMR, kNV>};
   return set;
 }
 

@@ -19,6 +19,8 @@ namespace raddino::cpu::gemm_bf16_detail {
 using PackAFn = void (*)(int64_t m, int64_t k, const float* a, int64_t rsa, int64_t csa, uint32_t* dst);
 // Packs B(0..k, 0..n) (bfloat16, element (kk, j) at b[kk*rsb + j*csb]).
 using PackBFn = void (*)(int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t csb, uint32_t* dst);
+// Packs B(0..k, 0..n) given in float32 (element (kk, j) at b[kk*rsb + j*csb]) rounded to bfloat16.
+using PackBF32Fn = void (*)(int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, uint32_t* dst);
 
 // One macro-kernel call: C(m x n) = [C +] Ap(m x 2kp) * Bp(2kp x n) [+ bias], Ap and Bp packed
 // blocks of kp pairs. accumulate: add to the existing C (else C is overwritten); bias: when
@@ -42,12 +44,14 @@ struct KernelSet {
   // csb == 1. Other layouts use the generic packers below.
   PackAFn pack_a;
   PackBFn pack_b;
+  PackBF32Fn pack_b_f32;  // same layouts as pack_b, float32 source rounded as it is packed
   MacroFn macro;
 };
 
 // Any-stride packers for any mr / nr (gemm_bf16.cc).
 void pack_a_any(int mr, int64_t m, int64_t k, const float* a, int64_t rsa, int64_t csa, uint32_t* dst);
 void pack_b_any(int nr, int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t csb, uint32_t* dst);
+void pack_b_any_f32(int nr, int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, uint32_t* dst);
 
 #if defined(__x86_64__)
 namespace avx512bf16 {

@@ -21,8 +21,12 @@ constexpr double kSmallGemmFlops = 1 << 22;
 template <typename T>
 void gemm(int64_t M, int64_t N, int64_t K, const T* a, int64_t rsa, int64_t csa, const T* b, int64_t rsb,
           int64_t csb, T* c, int64_t ldc, const T* bias) {
-  if constexpr (sizeof(T) == 4) sgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0f, bias);
-  else dgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0, bias);
+  if constexpr (sizeof(T) == 4) {
+    if (matmul_precision() == MatmulPrecision::Bfloat16) sgemm_bf16(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0f, bias);
+    else sgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0f, bias);
+  } else {
+    dgemm(M, N, K, a, rsa, csa, b, rsb, csb, c, ldc, 0.0, bias);
+  }
 }
 
 template <typename T>

@@ -150,6 +150,22 @@ Napi::Value EmptyCache(Info info) {
   return info.Env().Undefined();
 }
 
+// setMatmulPrecision('float32' | 'bfloat16'): how CPU float32 matmuls compute their products.
+Napi::Value SetMatmulPrecision(Info info) {
+  return guarded(info, [&] {
+    std::string p = string_arg(info, 0, "setMatmulPrecision", "precision");
+    RADDINO_CHECK(p == "float32" || p == "bfloat16", Value, "setMatmulPrecision: argument 'precision' is '", p,
+                  "' (expected 'float32' or 'bfloat16')");
+    cpu::set_matmul_precision(p == "float32" ? cpu::MatmulPrecision::Float32 : cpu::MatmulPrecision::Bfloat16);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GetMatmulPrecision(Info info) {
+  return Napi::String::New(info.Env(),
+                           cpu::matmul_precision() == cpu::MatmulPrecision::Float32 ? "float32" : "bfloat16");
+}
+
 // setCacheLimit(bytes | null): the bound on the bytes of freed blocks the CPU allocator keeps;
 // null restores the default (a quarter of the physical memory, at least 2 GiB).
 Napi::Value SetCacheLimit(Info info) {
@@ -287,6 +303,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
   exports.Set("setCacheLimit", Napi::Function::New(env, SetCacheLimit, "setCacheLimit"));
+  exports.Set("setMatmulPrecision", Napi::Function::New(env, SetMatmulPrecision, "setMatmulPrecision"));
+  exports.Set("getMatmulPrecision", Napi::Function::New(env, GetMatmulPrecision, "getMatmulPrecision"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
   exports.Set("toDevice", Napi::Function::New(env, ToDevice, "toDevice"));
   exports.Set("setCudaLibraryPaths", Napi::Function::New(env, SetCudaLibraryPaths, "setCudaLibraryPaths"));
