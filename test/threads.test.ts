@@ -33,4 +33,22 @@ describe('thread pool', () => {
     for (const [a, b] of inputs) { a.dispose(); b.dispose(); }
     big.dispose();
   });
+
+  it('column sums of a tall matrix (the bias-gradient shape) are the same bits for 1, 2 and 5 threads and match float64', () => {
+    const g = new R.Generator(5);
+    const x = R.randn([1031, 613], { generator: g });  // rows split in chunks of 64 when threads > 1
+    const view = R.randn([613, 1031], { generator: g }).transpose(0, 1);  // non-contiguous: the other traversal
+    const ref64 = x.to('float64').sum(0).dataSync();
+    const run = () => [x.sum(0), x.mean(0), view.sum(0)].map((t) => Buffer.from(t.dataSync().buffer));
+    R.setNumThreads(1);
+    const ref = run();
+    const one = x.sum(0).dataSync();
+    for (let j = 0; j < 613; j++) expect(Math.abs(one[j]! - ref64[j]!)).toBeLessThan(1e-4);
+    for (const n of [2, 5]) {
+      R.setNumThreads(n);
+      run().forEach((b, i) => expect(Buffer.compare(b, ref[i]!), `threads ${n}, result ${i}`).toBe(0));
+    }
+    x.dispose();
+    view.dispose();
+  });
 });
