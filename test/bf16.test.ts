@@ -49,3 +49,80 @@ describe('bf16 inference mode', () => {
     m.dispose();
   });
 });
+
+describe("setMatmulPrecision('bfloat16'): mixed-precision matmuls", () => {
+  const bf = (t: R.Tensor) => t.to('bfloat16').to('float64');
+  const maxErr = (a: R.Tensor, b: R.Tensor) => a.to('float64').sub(b.to('float64')).abs().max().item();
+  const LAYOUTS: [string, (g: R.Generator, M: number, K: number, N: number) => [R.Tensor, R.Tensor]][] = [
+    ['A B', (g, M, K, N) => [R.randn([M, K], { generator: g }), R.randn([K, N], { generator: g })]],
+    ['A Wᵀ (Linear)', (g, M, K, N) => [R.randn([M, K], { generator: g }), R.randn([N, K], { generator: g }).t()]],
+    ['Aᵀ B (weight gradient)', (g, M, K, N) => [R.randn([K, M], { generator: g }).t(), R.randn([K, N], { generator: g })]],
+    ['Aᵀ Bᵀ', (g, M, K, N) => [R.randn([K, M], { generator: g }).t(), R.randn([N, K], { generator: g }).t()]],
+    ['strided (every other column)', (g, M, K, N) => [R.randn([M, 2 * K], { generator: g }).slice(1, 0, 2 * K, 2), R.randn([K, 2 * N], { generator: g }).slice(1, 1, 2 * N, 2)]],
+  ];
+
+  for (const threads of [1, 2]) {
+    it(`equals float64 math on bf16-rounded operands, odd shapes, every layout, ${threads} thread(s)`, () => {
+      R.setNumThreads(threads);
+      try {
+        for (const [M, K, N] of [[1, 1, 1], [5, 3, 2], [37, 53, 71], [100, 769, 33], [257, 96, 130]]) {
+          for (const [name, build] of LAYOUTS) {
+            R.tidy(() => {
+              const [a, b] = build(new R.Generator(M * 1000 + N), M, K, N);
+              const ref = bf(a).matmul(bf(b));
+              const y = R.withMatmulPrecision('bfloat16', () => a.matmul(b));
+              expect(y.dtype).toBe('float32');
+              expect(maxErr(y, ref), `${name} ${M}x${K}x${N}`).toBeLessThan(2e-6 * Math.sqrt(K) * 4);
+            });
+          }
+        }
+      } finally {
+        R.setNumThreads(0);
+      }
+    });
+  }
+
+  it('covers batched products, Linear with bias and its gradients; float64 is unaffected; the setting is restored', () => {
+    R.tidy(() => {
+      const g = new R.Generator(9);
+      const a = R.randn([3, 41, 67], { generator: g }), b = R.randn([3, 67, 29], { generator: g });
+      expect(maxErr(R.withMatmulPrecision('bfloat16', () => a.matmul(b)), bf(a).matmul(bf(b)))).toBeLessThan(2e-6 * Math.sqrt(67) * 4);
+      // it is in effect: float32 products differ from the bf16 ones by far more than float32 rounding
+      expect(maxErr(a.matmul(b), bf(a).matmul(bf(b)))).toBeGreaterThan(1e-3);
+      const a64 = a.to('float64'), b64 = b.to('float64');
+      expect(maxErr(R.withMatmulPrecision('bfloat16', () => a64.matmul(b64)), a64.matmul(b64))).toBe(0);
+
+      const x = R.randn([50, 96], { generator: g }).requiresGrad_();
+      const w = R.randn([70, 96], { generator: g }).requiresGrad_(), bias = R.randn([70], { generator: g }).requiresGrad_();
+      const gy = R.randn([50, 70], { generator: g });
+      const y = R.withMatmulPrecision('bfloat16', () => {
+        const out = R.linear(x, w, bias);
+        out.mul(gy).sum().backward();
+        return out;
+      });
+      expect(maxErr(y, bf(x).matmul(bf(w).t()).add(bias.to('float64')))).toBeLessThan(1e-4);
+      expect(maxErr(x.grad!, bf(gy).matmul(bf(w)))).toBeLessThan(1e-4);                // dX = bf16(dY) bf16(W)
+      expect(maxErr(w.grad!, bf(gy).t().matmul(bf(x)))).toBeLessThan(1e-4);          // dW = bf16(dY)ᵀ bf16(X)
+      expect(maxErr(bias.grad!, gy.to('float64').sum(0))).toBeLessThan(1e-4);         // float32 reduction
+      expect(R.getMatmulPrecision()).toBe('float32');
+      expect(() => R.withMatmulPrecision('bfloat16', () => { throw new Error('boom'); })).toThrow('boom');
+      expect(R.getMatmulPrecision()).toBe('float32');
+      expect(() => R.setMatmulPrecision('float16' as 'float32')).toThrow(/setMatmulPrecision: argument 'precision' is 'float16' \(expected 'float32' or 'bfloat16'\)/);
+    });
+  });
+
+  it('results are the same bits for 1 and 2 threads (ViT shape)', () => {
+    R.tidy(() => {
+      const x = R.randn([300, 384], { generator: new R.Generator(1) }), w = R.randn([1152, 384], { generator: new R.Generator(2) });
+      const run = (n: number) => {
+        R.setNumThreads(n);
+        return Buffer.from(R.withMatmulPrecision('bfloat16', () => x.matmul(w, { transB: true })).dataSync().buffer);
+      };
+      try {
+        expect(Buffer.compare(run(1), run(2))).toBe(0);
+      } finally {
+        R.setNumThreads(0);
+      }
+    });
+  });
+});

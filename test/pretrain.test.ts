@@ -141,6 +141,8 @@ describe('raddino CLI', () => {
       expect(err.join('')).toMatch(/nope/);
       expect(existsSync(join(root, 'run_f', 'checkpoint.safetensors'))).toBe(false);
       expect(await main(['node', 'raddino', 'pretrain', '--threads', 'two', '--data', csv, '--out', join(root, 'x')])).toBe(2);
+      expect(await main(['node', 'raddino', 'pretrain', '--precision', 'float16', '--data', csv, '--out', join(root, 'x')])).toBe(2);
+      expect(err.join('')).toMatch(/--precision <p>' argument 'float16' is invalid. Allowed choices are float32, bfloat16/);
     } finally {
       process.stderr.write = write;
     }
@@ -154,7 +156,8 @@ describe('raddino CLI', () => {
     process.stdout.write = ((s: string) => { out.push(String(s)); return true; }) as typeof process.stdout.write;
     let code: number;
     try {
-      code = await main(['node', 'raddino', 'pretrain', '--preset', 'tiny', '--config', cfgFile, '--data', csv, '--out', join(root, 'run_g'), '--workers', '0', '--json']);
+      code = await main(['node', 'raddino', 'pretrain', '--preset', 'tiny', '--config', cfgFile, '--data', csv, '--out', join(root, 'run_g'), '--workers', '0', '--json',
+        '--precision', 'bfloat16']);
     } finally {
       process.stdout.write = write;
     }
@@ -163,6 +166,7 @@ describe('raddino CLI', () => {
     expect(summary.step).toBe(2);
     expect(summary.finished).toBe(true);
     expect(existsSync(join(root, 'run_g', 'checkpoint.safetensors'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(root, 'run_g', 'config.json'), 'utf8')).config.train.matmulPrecision).toBe('bfloat16');
   }, 60_000);
 });
 

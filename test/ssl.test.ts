@@ -290,6 +290,46 @@ describe('SSLMetaArch', () => {
     arch.dispose();
   });
 
+  it("train.matmulPrecision 'bfloat16': the step in mixed precision stays within 2e-2 of float32 (losses, gradients); the setting is scoped to the step", () => {
+    expect(() => tiny({ train: { matmulPrecision: 'float16' as 'float32' } })).toThrow(/mergeConfig: 'train.matmulPrecision' is "float16" \(expected one of: float32, bfloat16\)/);
+    const run = (matmulPrecision: 'float32' | 'bfloat16') => {
+      const cfg = tiny({ train: { matmulPrecision } });
+      const arch = new SSLMetaArch(cfg, { generator: new R.Generator(21) });
+      const opt = arch.createOptimizer();
+      const b = tinyBatch(5);
+      const losses = arch.trainStep(b, opt, R.buildSchedules(cfg).at(3));
+      disposeBatch(b);
+      const grads = R.tidy(() => [...arch.student.namedParameters()].filter(([, p]) => p.grad).map(([k, p]) => [k, vals(p.grad!)] as const));
+      opt.dispose();
+      arch.dispose();
+      return { losses, grads: new Map(grads) };
+    };
+    const f32 = run('float32'), b16 = run('bfloat16');
+    expect(R.getMatmulPrecision()).toBe('float32');
+    for (const k of ['dinoLocal', 'dinoGlobal', 'ibot', 'koleo', 'total'] as const) {
+      const a = f32.losses[k] as number, b = b16.losses[k] as number;
+      expect(Math.abs(b - a), k).toBeLessThanOrEqual(2e-2 * Math.abs(a) + 1e-6);
+    }
+    // Per parameter, relative to its gradient's norm, for those that matter (LayerScale 1e-5 leaves
+    // some gradients 1e-9 small, where cancellation makes relative errors meaningless); and the
+    // whole gradient vector. The ~1e-2 typical error comes from the head: bf16-rounded logits
+    // divided by the 0.1 student temperature.
+    let differs = false, dAll = 0, nAll = 0;
+    const norms = [...f32.grads.values()].map((g) => Math.sqrt(g.reduce((s, v) => s + v * v, 0)));
+    const biggest = Math.max(...norms);
+    [...f32.grads].forEach(([k, g], pi) => {
+      const h = b16.grads.get(k)!;
+      let d = 0;
+      for (let i = 0; i < g.length; i++) d += (h[i]! - g[i]!) ** 2;
+      dAll += d;
+      nAll += norms[pi]! ** 2;
+      if (norms[pi]! >= 1e-3 * biggest) expect(Math.sqrt(d) / norms[pi]!, k).toBeLessThan(3e-2);
+      differs ||= d > 0;
+    });
+    expect(Math.sqrt(dAll / nAll)).toBeLessThan(2e-2);
+    expect(differs, 'bfloat16 products were used').toBe(true);
+  });
+
   it('memory() stays flat over training steps (every intermediate is freed)', () => {
     const cfg = tiny({ student: { dropPathRate: 0.3, dropPathUniform: true } });
     const arch = new SSLMetaArch(cfg, { generator: new R.Generator(13) });

@@ -30,6 +30,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--steps <n>', 'stop after this many optimisation steps in total (default: epochs x epoch length)').argParser(int('--steps', 1)))
     .addOption(new Option('--threads <n>', 'CPU threads for the kernels').argParser(int('--threads', 1)))
     .addOption(new Option('--workers <n>', 'data-loading worker threads').argParser(int('--workers', 0)))
+    .addOption(new Option('--precision <p>', "matmul precision of the training step (train.matmulPrecision): 'bfloat16' = mixed precision, about 2x faster on CPUs with AVX512-BF16")
+      .choices(['float32', 'bfloat16']))
     .addOption(new Option('--checkpoint-every <n>', 'write a checkpoint every n steps (and at the end)').argParser(int('--checkpoint-every', 1)))
     .option('--demo', 'synthetic chest X-rays: pretrain a small ViT on CPU, then linear-probe it against random init')
     .addOption(new Option('--demo-steps <n>', 'pretraining steps of the demo (default 240: about 5 minutes on 2 cores)').argParser(int('--demo-steps', 20)))
@@ -52,6 +54,7 @@ export function buildProgram(): Command {
       await runPretrainCommand({
         config: opts.config, preset: opts.preset, data: opts.data, out: opts.out, resume: Boolean(opts.resume), init: opts.init,
         steps: opts.steps, threads: opts.threads, workers: opts.workers, checkpointEvery: opts.checkpointEvery, json: Boolean(opts.json),
+        precision: opts.precision,
       });
     });
 

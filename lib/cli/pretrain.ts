@@ -19,6 +19,8 @@ export interface PretrainCommand {
   workers?: number;
   checkpointEvery?: number;
   json: boolean;
+  /** Overrides the config's train.matmulPrecision (a resumed run keeps its own). */
+  precision?: 'float32' | 'bfloat16';
 }
 
 /** Reads a configuration file: JSON, or YAML for .yaml/.yml; errors name the file. */
@@ -53,7 +55,8 @@ export function resolveConfig(opts: { config?: string; preset?: string }): SSLCo
 
 export async function runPretrainCommand(o: PretrainCommand): Promise<void> {
   if (o.threads !== undefined) setNumThreads(o.threads);
-  const config = resolveConfig(o);
+  let config = resolveConfig(o);
+  if (o.precision !== undefined) config = mergeConfig(config, { train: { matmulPrecision: o.precision } });
   const res = await pretrain({
     config, data: o.data, out: o.out, resume: o.resume, init: o.init, steps: o.steps, numWorkers: o.workers,
     checkpointEvery: o.checkpointEvery, augmentation: o.preset === 'raddino' ? { preset: 'raddino' } : undefined,

@@ -13,6 +13,7 @@ import { clipGradNorm } from '../optim/clip.js';
 import { applyOptimSchedule, fuseParamGroups, paramGroupsWithDecay } from '../optim/param_groups.js';
 import { cat } from '../tensor/indexing.js';
 import { Generator } from '../tensor/random.js';
+import { withMatmulPrecision } from '../tensor/memory.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { SSLBatch } from './batch.js';
@@ -234,7 +235,7 @@ export class SSLMetaArch {
     applyOptimSchedule(optimizer, values);
     optimizer.zeroGrad();
     this.zeroGrad();
-    const losses = this.forwardBackward(batch, { teacherTemp: values.teacherTemp });
+    const losses = withMatmulPrecision(this.cfg.train.matmulPrecision ?? 'float32', () => this.forwardBackward(batch, { teacherTemp: values.teacherTemp }));
     const gradNorms = this.clipGradients();
     optimizer.step();
     this.updateTeacher(values.momentum);

@@ -72,4 +72,16 @@ for (const [M, K, N] of [[37, 67, 53], [129, 300, 77], [5, 1000, 3]]) {
   for (let i = 0; i < ref.length; i++) { e = Math.max(e, Math.abs(y[i] - ref[i])); m = Math.max(m, Math.abs(ref[i])); }
   out.matmul_bf16 = e / m;
 }
+// setMatmulPrecision('bfloat16'): both float32 operands rounded, in the Linear and weight-gradient layouts
+{
+  const x = R.randn([129, 200], { generator: new R.Generator(7) }), w = R.randn([70, 200], { generator: new R.Generator(8) });
+  const bf = (t: R.Tensor) => t.to('bfloat16').to('float64');
+  for (const [name, a, b] of [['linear', x, w.t()], ['wgrad', x.t(), R.randn([129, 70], { generator: new R.Generator(9) })]] as const) {
+    const y = R.withMatmulPrecision('bfloat16', () => a.matmul(b)).dataSync() as Float32Array;
+    const ref = bf(a).matmul(bf(b)).dataSync() as Float64Array;
+    let e = 0, m = 0;
+    for (let i = 0; i < ref.length; i++) { e = Math.max(e, Math.abs(y[i] - ref[i])); m = Math.max(m, Math.abs(ref[i])); }
+    out[`matmul_precision_bf16_${name}`] = e / m;
+  }
+}
 console.log(JSON.stringify(out));
