@@ -4,7 +4,7 @@
 // bench/yardsticks/torch_dinov2.py: ViT-S/14 student and teacher, one shared DINO head with K
 // prototypes, half of the global crops masked (ratios 0.1-0.5), softmax centering, DINO + iBOT
 // + KoLeo, backward, clipping per submodule, AdamW (param groups), EMA; drop path 0.
-import { AdamW, fromTypedArray, mergeConfig, randn, setMatmulPrecision, setNumThreads, sslPreset, SSLMetaArch, type SSLBatch } from '../lib/index.js';
+import { AdamW, fromTypedArray, mergeConfig, randn, setNumThreads, sslPreset, SSLMetaArch, type SSLBatch } from '../lib/index.js';
 import { MaskingGenerator } from '../lib/data/masking.js';
 import { Rng } from '../lib/data/rng.js';
 
@@ -16,16 +16,15 @@ function arg(name: string, def: number): number {
 const B = arg('batch', 8), gs = arg('global-size', 224), ls = arg('local-size', 98), nLocal = arg('n-local', 8);
 const K = arg('k', 4096), threads = arg('threads', 2), reps = arg('reps', 3);
 setNumThreads(threads);
-// --precision bf16: every matmul with bfloat16 products and float32 sums (setMatmulPrecision), the
-// counterpart of the yardstick's --autocast bf16.
+// --precision bf16: the step's matmuls with bfloat16 products and float32 sums
+// (train.matmulPrecision), the counterpart of the yardstick's --autocast bf16.
 const pi = process.argv.indexOf('--precision');
 const precision = pi >= 0 ? process.argv[pi + 1] : 'fp32';
 if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`dinov2_step: --precision is ${precision} (expected fp32 or bf16)`);
-setMatmulPrecision(precision === 'bf16' ? 'bfloat16' : 'float32');
 const cfg = mergeConfig(sslPreset('default'), {
   student: { arch: 'vit_small', patchSize: 14, dropPathRate: 0, layerscale: 1e-5 },
   dino: { headNPrototypes: K }, ibot: { headNPrototypes: K },
-  train: { batchSizePerGpu: B }, crops: { globalCropsSize: gs, localCropsSize: ls, localCropsNumber: nLocal },
+  train: { batchSizePerGpu: B, matmulPrecision: precision === 'bf16' ? 'bfloat16' : 'float32' }, crops: { globalCropsSize: gs, localCropsSize: ls, localCropsNumber: nLocal },
 });
 const model = new SSLMetaArch(cfg);
 const optimizer: AdamW = model.createOptimizer();

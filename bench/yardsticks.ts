@@ -36,6 +36,13 @@ export function fmaPeak(threads: number): number | undefined {
   return runJson<{ gflops: number }>(bin, [threads])?.gflops;
 }
 
+/** bfloat16 dot-product peak (vdpbf16ps, float32 accumulation) in GFLOP/s; undefined without AVX512-BF16. */
+export function bf16Peak(threads: number): number | undefined {
+  const bin = process.arch === 'x64' ? build('fma_peak', ['-O3', '-mavx2', '-mfma', '-pthread']) : undefined;
+  const g = runJson<{ gflops: number }>(bin, [threads, 'bf16'])?.gflops;
+  return g ? g : undefined;
+}
+
 /** STREAM triad bandwidth in GB/s with `threads` threads (arrays of `mib` MiB each). */
 export function streamBandwidth(threads: number, mib = 256): number | undefined {
   return runJson<{ gbps: number }>(build('stream_triad', ['-O2', '-pthread']), [threads, mib])?.gbps;
