@@ -60,11 +60,7 @@ bool binary_f32(const OpCall& c) {
 bool gelu_backward_f32(const OpCall& c) {
   using F = float;
   if (c.op == Op::GELU_BACK) {
-    map2<F, F, F>(c, [](F dy, F x) {
-      F cdf = 0.5f * vm::one_plus_erf(x * 0.7071067811865476f);
-      F pdf = 0.3989422804014327f * vm::exp(-0.5f * x * x);
-      return dy * (cdf + x * pdf);
-    });
+    map2<F, F, F>(c, [](F dy, F x) { return dy * vm::gelu_grad(x); });
     return true;
   }
   if (c.op == Op::GELU_TANH_BACK) {

@@ -94,6 +94,25 @@ inline float erfc_tail(float a) {
   return a > 10.0f ? 0.0f : y;
 }
 
+// erfc_tail with exp(-a^2) supplied by the caller as e (valid for 0.8 <= a <= 10; like erfc_tail,
+// garbage but finite below 0.8).
+inline float erfc_tail_e(float a, float e) {
+  float ac = a < 0.8f ? 0.8f : (a > 10.0f ? 10.0f : a);
+  float u = 1.0f / ac;
+  float r = 0.007854335010051727f;
+  r = r * u - 0.08412649482488632f;
+  r = r * u + 0.38652393221855164f;
+  r = r * u - 1.0099221467971802f;
+  r = r * u + 1.653965711593628f;
+  r = r * u - 1.7232450246810913f;
+  r = r * u + 1.0296186208724976f;
+  r = r * u - 0.13117283582687378f;
+  r = r * u - 0.26489803194999695f;
+  r = r * u - 0.0012414854718372226f;
+  r = r * u + 0.5642270445823669f;
+  return a > 10.0f ? 0.0f : e * u * r;
+}
+
 // erf(x) = x P(x^2) near 0, 1 - erfc(|x|) beyond 0.8.
 inline float erf_small(float x) {
   float t = x * x;
@@ -130,6 +149,20 @@ inline float one_plus_erf(float z) {
 
 // GELU, exact form: x/2 (1 + erf(x / sqrt 2)).
 inline float gelu(float x) { return 0.5f * x * one_plus_erf(x * 0.7071067811865476f); }
+
+// GELU'(x) = Phi(x) + x phi(x) (exact form). erfc(|x|/sqrt 2) and phi(x) share one exp(-x^2/2).
+inline float gelu_grad(float x) {
+  float e = exp(-0.5f * x * x);
+  float a = (x < 0 ? -x : x) * 0.7071067811865476f;
+  float small = erf_small(a);
+  float tail = erfc_tail_e(a, e);
+  bool near = a < 0.8f;
+  float pos = 1.0f + (near ? small : 1.0f - tail);
+  float neg = near ? 1.0f - small : tail;
+  float cdf2 = x < 0 ? neg : pos;  // 2 Phi(x) = 1 + erf(x / sqrt 2)
+  float y = 0.5f * cdf2 + 0.3989422804014327f * x * e;
+  return x != x ? x : y;
+}
 
 // GELU, tanh form: x/2 (1 + tanh(u)) = x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
 inline float gelu_tanh(float x) {
