@@ -5,7 +5,8 @@ import * as R from '../lib/index.js';
 import { Tensor } from '../lib/index.js';
 import { expectClose, vals } from './helpers.js';
 
-const composite = (q: Tensor, k: Tensor, v: Tensor, s: number) => q.matmul(k, { transB: true }).mul(s).softmax(-1).matmul(v);
+// The composite is the exported attentionComposed (what backends without the fused kernel run).
+const composite = (q: Tensor, k: Tensor, v: Tensor, s: number) => R.attentionComposed(q, k, v, s);
 
 /** Max |a - b| relative to max |b|. */
 function relErr(a: Tensor, b: Tensor): number {
@@ -102,6 +103,25 @@ describe('attention', () => {
       R.setNumThreads(2);
       const two = run();
       one.forEach((b, i) => expect(Buffer.compare(b, two[i])).toBe(0));
+    });
+  });
+
+  it('attentionQkvComposed (the fallback of attentionQkv) equals the fused kernel, forward and backward', () => {
+    R.tidy(() => {
+      const g = new R.Generator(3), B = 2, N = 37, H = 3, hd = 20;
+      const qkv = R.randn([B, N, 3 * H * hd], { generator: g }).requiresGrad_();
+      const dy = R.randn([B, N, H * hd], { generator: g });
+      const fused = R.attentionQkv(qkv, H);
+      fused.backward(dy);
+      const dFused = qkv.grad!.detach();
+      qkv.grad = null;
+      const comp = R.attentionQkvComposed(qkv, H);
+      comp.backward(dy);
+      expect(comp.shape).toEqual([B, N, H * hd]);
+      expect(relErr(comp, fused)).toBeLessThan(5e-6);
+      expect(relErr(qkv.grad!, dFused)).toBeLessThan(2e-5);
+      expect(() => R.attentionComposed(R.zeros([1, 2, 3, 4]), R.zeros([1, 2, 3, 5]), R.zeros([1, 2, 3, 5]))).toThrow(/attention: argument 'key' has shape \[1, 2, 3, 5\]/);
+      expect(() => R.attentionComposed(R.zeros([1, 2, 3, 4]), R.zeros([1, 2, 3, 4]), R.zeros([1, 2, 4, 4]))).toThrow(/attention: argument 'value' has shape \[1, 2, 4, 4\] \(expected \[1, 2, 3, 4\], like 'key'\)/);
     });
   });
 

@@ -144,6 +144,31 @@ describe('bicubic backward', () => {
   });
 });
 
+describe('bicubic as matrices (the fallback on backends without the kernel)', () => {
+  it.each(RESIZES.map((r) => [label(r), r] as const))('Wh x Wwᵀ from bicubicMatrix equals the kernel, forward and backward: %s', (_, r) => {
+    R.tidy(() => {
+      for (const dtype of ['float32', 'float64'] as const) {
+        const x = R.tensor(randomValues(2 * 3 * r.h * r.w, 5), [2, 3, r.h, r.w], dtype).requiresGrad_();
+        const dy = R.tensor(randomValues(2 * 3 * r.oh * r.ow, 6), [2, 3, r.oh, r.ow], dtype);
+        const wh = R.bicubicMatrix(r.h, r.oh, r.sh, r.aa, dtype), ww = R.bicubicMatrix(r.w, r.ow, r.sw, r.aa, dtype);
+        expect(wh.shape).toEqual([r.oh, r.h]);
+        expect(R.bicubicMatrix(r.h, r.oh, r.sh, r.aa, dtype)).toBe(wh);  // cached
+        const y = wrap(native.bicubic(x._h!, r.oh, r.ow, r.sh, r.sw, r.aa));
+        const m = wh.matmul(x.matmul(ww, { transB: true }));
+        m.backward(dy);
+        const dx = wrap(native.bicubicBackward(dy._h!, r.h, r.w, r.sh, r.sw, r.aa));
+        const tol = dtype === 'float32' ? 2e-6 : 1e-13;
+        const close = (a: number[], b: number[]) => {
+          const scale = Math.max(1, ...b.map(Math.abs));
+          return a.every((v, i) => Math.abs(v - b[i]!) <= tol * scale);
+        };
+        expect(close(vals(m), vals(y)), `${dtype} forward`).toBe(true);
+        expect(close(vals(x.grad!), vals(dx)), `${dtype} backward`).toBe(true);
+      }
+    });
+  });
+});
+
 describe('bicubic layouts and threads', () => {
   it('gives the same bits for the DINOv2 grid layout ([1, M*M, D] viewed as [1, D, M, M]) as for a contiguous copy', () => {
     R.tidy(() => {

@@ -212,6 +212,15 @@ add('adamw', {
   },
 });
 
+add('ema', {
+  name: 'ema [37, 41] (target contiguous, source a permuted view), momentum 0.996',
+  inputs: [{ shape: [37, 41] }, { shape: [37, 41], layout: 'permuted' }],
+  run: ([t, s]) => {
+    native.ema(t, s, 0.996);
+    return [t];
+  },
+});
+
 add('copy', { name: 'copy: contiguous() of a permuted view', inputs: [{ shape: [5, 6, 7], layout: 'permuted' }], run: ([x]) => [native.contiguous(x)] });
 add('copy', { name: 'copy: contiguous() of a sliced view', inputs: [{ shape: [5, 6, 7], layout: 'sliced' }], run: ([x]) => [native.contiguous(x)] });
 add('copy', {

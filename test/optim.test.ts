@@ -58,6 +58,21 @@ describe('ema_ (the teacher update)', () => {
     }
   });
 
+  it('a dtype without the fused kernel (bfloat16 on the CPU) takes the element-wise path', () => {
+    R.tidy(() => {
+      expect(R.supports('ema', 'bfloat16')).toBe(false);
+      const t = R.randn([6, 5], { generator: new R.Generator(1) }).to('bfloat16');
+      const s = R.randn([6, 5], { generator: new R.Generator(2) }).to('bfloat16');
+      const m = 0.75;  // each of the three element-wise ops rounds to bfloat16
+      const ref = vals(t).map((x, i) => x * m + vals(s)[i]! * (1 - m));
+      R.ema_(t, s, m);
+      expect(t.dtype).toBe('bfloat16');
+      expectClose(vals(t), ref, { rtol: 2 ** -7, atol: 2 ** -8 }, 'bf16');
+      expect(() => R.ema_(t, R.zeros([6, 5]), 0.5)).toThrow(/ema: argument 'source' is float32 \[6, 5\] on cpu \(expected bfloat16 \[6, 5\] on cpu/);
+      expect(() => R.ema_(t, s, -1)).toThrow(/ema: argument 'momentum' is -1/);
+    });
+  });
+
   it('names the argument and the expectation on bad input', () => {
     R.tidy(() => {
       const t = R.zeros([3, 4]);

@@ -1,5 +1,8 @@
 // Functional forms of the fused network kernels (like torch.nn.functional), with autograd.
-import { isGradEnabled, record } from '../autograd/engine.js';
+import { isGradEnabled, noGrad, record } from '../autograd/engine.js';
+import { eye } from '../tensor/creation.js';
+import { softmax } from '../tensor/math.js';
+import { supports } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
@@ -57,6 +60,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
   tensorArg('attention', 'key', k);
   tensorArg('attention', 'value', v);
   const s = scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
+  if (!supports('attention', q.dtype, q.device)) return attentionComposed(q, k, v, s);
   const [o, lse] = native.attention(q.handle('attention'), k.handle('attention'), v.handle('attention'), s);
   const out = wrap(o);
   const l = keep(wrap(lse));
@@ -80,6 +84,7 @@ export function attentionQkv(qkv: Tensor, numHeads: number, scale?: number): Ten
   }
   const hd = C3 / 3 / numHeads;
   const s = scale ?? 1 / Math.sqrt(hd);
+  if (!supports('attention', qkv.dtype, qkv.device)) return attentionQkvComposed(qkv, numHeads, s);
   const qkv5 = native.reshape(qkv.handle('attention'), [B, N, 3, numHeads, hd]);
   const q5 = native.permute(qkv5, [2, 0, 3, 1, 4]);
   const [q, k, v] = [0, 1, 2].map((i) => native.select(q5, 0, i));
@@ -100,6 +105,35 @@ export function attentionQkv(qkv: Tensor, numHeads: number, scale?: number): Ten
   } finally {
     for (const h of [q, k, v]) h.dispose();
   }
+}
+
+/**
+ * Attention from its parts, softmax(q kᵀ · scale) v as matmul, softmax and matmul (each with its
+ * own gradient; the N x M scores are stored): what attention() and attentionQkv() run on a backend
+ * or dtype without the fused kernel (the CUDA backend in float32), and a reference for it.
+ */
+export function attentionComposed(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tensor {
+  tensorArg('attention', 'query', q);
+  tensorArg('attention', 'key', k);
+  tensorArg('attention', 'value', v);
+  const sh = (t: Tensor) => `[${t.shape.join(', ')}]`;
+  for (const [name, t] of [['query', q], ['key', k], ['value', v]] as const) {
+    if (t.ndim !== 4) throw new RangeError(`attention: argument '${name}' has shape ${sh(t)} (must be 4-D [B, H, N, D])`);
+  }
+  if (k.shape[0] !== q.shape[0] || k.shape[1] !== q.shape[1] || k.shape[3] !== q.shape[3]) {
+    throw new RangeError(`attention: argument 'key' has shape ${sh(k)} (expected [${q.shape[0]}, ${q.shape[1]}, M, ${q.shape[3]}], matching 'query')`);
+  }
+  if (sh(v) !== sh(k)) throw new RangeError(`attention: argument 'value' has shape ${sh(v)} (expected ${sh(k)}, like 'key')`);
+  const s = scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
+  return softmax(q.matmul(k, { transB: true }).mul(s), -1).matmul(v);
+}
+
+/** attentionQkv from its parts (see attentionComposed): qkv [B, N, 3 H hd] -> [B, N, H hd]. */
+export function attentionQkvComposed(qkv: Tensor, numHeads: number, scale?: number): Tensor {
+  const [B, N, C3] = qkv.shape;
+  const hd = C3 / 3 / numHeads;
+  const x = qkv.reshape(B, N, 3, numHeads, hd).permute(2, 0, 3, 1, 4);
+  return attentionComposed(x.select(0, 0), x.select(0, 1), x.select(0, 2), scale ?? 1 / Math.sqrt(hd)).transpose(1, 2).reshape(B, N, C3 / 3);
 }
 
 export interface BicubicOptions {
@@ -129,6 +163,50 @@ export function interpolateBicubic(x: Tensor, opts: BicubicOptions): Tensor {
     throw new TypeError('interpolate: pass exactly one of \'size\' and \'scaleFactor\'');
   }
   const aa = opts.antialias ?? false;
+  if (!supports('bicubic', x.dtype, x.device) && supports('matmul', x.dtype, x.device)) {
+    // Separable and linear: out = Wh x Wwᵀ with the per-axis weight matrices (matmuls carry the gradient).
+    const wh = bicubicMatrix(H, oh, sh, aa, x.dtype, x.device), ww = bicubicMatrix(W, ow, sw, aa, x.dtype, x.device);
+    return wh.matmul(x.matmul(ww, { transB: true }));
+  }
   const out = wrap(native.bicubic(x.handle('interpolate'), oh, ow, sh, sw, aa));
   return record('bicubic', out, [x], { stepH: sh, stepW: sw, antialias: aa });
+}
+
+// Weight matrices of bicubicMatrix, by (sizes, step, antialias, dtype, device): the pos-embed
+// interpolation asks for the same few every step.
+const bicubicMatrices = new Map<string, Tensor>();
+
+/**
+ * The [outSize, inSize] matrix of 1-D bicubic resampling along one axis (align_corners=False,
+ * source step `step`, antialias as PyTorch): row o holds the weights output o gives each input.
+ * Taken from the CPU kernel itself (it resamples the columns of an identity), so the weights are
+ * its weights bit for bit; interpolateBicubic uses Wh x Wwᵀ where the backend has no bicubic kernel.
+ * Cached (at most 64 matrices); the result is owned by the cache: do not dispose it.
+ */
+export function bicubicMatrix(inSize: number, outSize: number, step: number, antialias: boolean, dtype = 'float32', device = 'cpu'): Tensor {
+  const key = `${inSize} ${outSize} ${step} ${antialias} ${dtype} ${device}`;
+  let m = bicubicMatrices.get(key);
+  if (m && !m.isDisposed) return m;
+  const cpuDtype = supports('bicubic', dtype, 'cpu') ? dtype : 'float32';
+  m = noGrad(() => {
+    // [1, in, in, 1] identity: channel c is the unit impulse at row c; width 1 at step 1 is the identity.
+    const id = eye(inSize, inSize, { dtype: cpuDtype as Tensor['dtype'] });
+    const id4 = id.reshape(1, inSize, inSize, 1);
+    const cols = wrap(native.bicubic(id4.handle('bicubicMatrix'), outSize, 1, step, 1, antialias));
+    id.dispose();
+    id4.dispose();
+    const t = cols.reshape(inSize, outSize).t().contiguous();  // [out, in]
+    cols.dispose();
+    const r = t.to({ dtype: dtype as Tensor['dtype'], device });
+    if (r !== t) t.dispose();
+    return r;
+  });
+  keep(m);
+  if (bicubicMatrices.size >= 64) {
+    const [first, old] = bicubicMatrices.entries().next().value as [string, Tensor];
+    bicubicMatrices.delete(first);
+    old.dispose();
+  }
+  bicubicMatrices.set(key, m);
+  return m;
 }

@@ -1,5 +1,5 @@
 export * as F from './functional.js';
-export { attention, attentionQkv, interpolateBicubic, layerNorm, linear, linearBf16 } from './functional.js';
+export { attention, attentionComposed, attentionQkv, attentionQkvComposed, bicubicMatrix, interpolateBicubic, layerNorm, linear, linearBf16 } from './functional.js';
 export type { BicubicOptions } from './functional.js';
 export { Module, Parameter } from './module.js';
 export type { LoadResult } from './module.js';

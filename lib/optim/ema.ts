@@ -1,9 +1,26 @@
 // The exponential moving average of parameters (DINOv2's teacher update) as one fused native
-// pass per tensor: target = momentum * target + (1 - momentum) * source, in place.
+// pass per tensor: target = momentum * target + (1 - momentum) * source, in place. Where the
+// backend has no fused kernel for the dtype (e.g. bfloat16 parameters), the same update is made
+// of element-wise ops.
+import { noGrad } from '../autograd/engine.js';
+import { supports } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** In place: target = momentum · target + (1 − momentum) · source (same shape and dtype; target contiguous). */
 export function ema_(target: Tensor, source: Tensor, momentum: number): void {
-  native.ema(target.handle('ema_'), source.handle('ema_'), momentum);
+  const floating = target.dtype === 'bfloat16' || target.dtype === 'float16' || target.dtype === 'float32' || target.dtype === 'float64';
+  if (supports('ema', target.dtype, target.device) || !floating || !supports('mul', target.dtype, target.device)) {
+    native.ema(target.handle('ema_'), source.handle('ema_'), momentum);  // (the native op names what is wrong)
+    return;
+  }
+  if (source.dtype !== target.dtype || source.device !== target.device || source.shape.join() !== target.shape.join()) {
+    throw new TypeError(`ema: argument 'source' is ${source.dtype} [${source.shape.join(', ')}] on ${source.device} (expected ${target.dtype} [${target.shape.join(', ')}] on ${target.device}, the target's)`);
+  }
+  if (!(momentum >= 0 && momentum <= 1)) throw new RangeError(`ema: argument 'momentum' is ${momentum} (expected a number in [0, 1])`);
+  noGrad(() => {
+    const a = target.mul(momentum), b = source.mul(1 - momentum), s = a.add(b);
+    target.copy_(s);
+    for (const t of [a, b, s]) t.dispose();
+  });
 }

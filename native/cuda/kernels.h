@@ -17,6 +17,7 @@ void layer_norm_kernel(const OpCall& c);
 void layer_norm_backward_kernel(const OpCall& c);
 void matmul_kernel(const OpCall& c);     // cuBLASLt
 void adamw_kernel(const OpCall& c);
+void ema_kernel(const OpCall& c);
 void argreduce_kernel(const OpCall& c);  // ARGMAX, ARGMIN
 void index_kernel(const OpCall& c);      // INDEX_SELECT, GATHER, SCATTER_ADD, INDEX_ADD, MASKED_FILL
 void random_kernel(const OpCall& c);     // RAND, RANDN, TRUNC_NORMAL, RANDINT, RANDPERM, BERNOULLI (Philox, as the CPU)

@@ -23,7 +23,29 @@ __global__ void adamw_f32(float* __restrict__ p, float* __restrict__ m, float* _
   }
 }
 
+// target = m target + w source, w = 1 - m computed in double (as cpu/optim.cc does).
+template <typename T>
+__global__ void ema_kernel_t(T* __restrict__ t, const T* __restrict__ src, int64_t n, T m, T w) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    t[i] = m * t[i] + w * src[i];
+  }
+}
+
 }  // namespace
+
+// EMA (the teacher update): in: source (contiguous); out: target (contiguous, updated in place).
+void ema_kernel(const OpCall& c) {
+  const Tensor& src = *c.in[0];
+  cudaStream_t s = stream_for(call_device(c));
+  int64_t n = numel_of(src);
+  if (c.out[0]->dtype() == DType::F64) {
+    ema_kernel_t<double><<<blocks_for(n, 256), 256, 0, s>>>(c.out[0]->data<double>(), src.data<double>(), n, c.p.a, 1.0 - c.p.a);
+  } else {
+    ema_kernel_t<float><<<blocks_for(n, 256), 256, 0, s>>>(c.out[0]->data<float>(), src.data<float>(), n,
+                                                           static_cast<float>(c.p.a), static_cast<float>(1.0 - c.p.a));
+  }
+  RADDINO_CUDA_LAUNCHED("ema");
+}
 
 // in: grad (contiguous); out: param, exp_avg, exp_avg_sq (contiguous, updated in place).
 void adamw_kernel(const OpCall& c) {

@@ -248,6 +248,7 @@ CudaBackendTable make_table() {
   set(Op::GELU_TANH_BACK, guarded_kernel<gelu_backward_kernel>, kF);
   set(Op::MATMUL, guarded_kernel<matmul_kernel>, kF);
   set(Op::ADAMW, guarded_kernel<adamw_kernel>, bit(DType::F32));
+  set(Op::EMA, guarded_kernel<ema_kernel>, bit(DType::F32) | bit(DType::F64));
   constexpr DTypeMask kHalf = bit(DType::BF16) | bit(DType::F16);  // tensor-core inputs, float32 accumulation
   set(Op::ATTENTION, guarded_kernel<attention_kernel>, kHalf);
   set(Op::ATTENTION_BACK, guarded_kernel<attention_backward_kernel>, kHalf);
