@@ -208,6 +208,21 @@ std::vector<float> rounded_a(int64_t M, int64_t K, const float* a, int64_t rsa, 
   return out;
 }
 
+// The portable path of both GEMMs: bf16(A) and B's values (b_at(offset): element (k, j) is at
+// offset k*rsb + j*csb, already bfloat16-valued) widened to float32, then sgemm. B keeps its
+// orientation, so W^T stays on sgemm's fast path.
+template <typename BAt>
+void portable(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, int64_t rsb, int64_t csb,
+              float* c, int64_t ldc, float beta, const float* bias, BAt b_at) {
+  const std::vector<float> ar = rounded_a(M, K, a, rsa, csa);
+  std::vector<float> bw(static_cast<size_t>(K * N));
+  const bool wt = rsb == 1 && csb != 1;
+  for (int64_t k = 0; k < K; ++k) {
+    for (int64_t j = 0; j < N; ++j) bw[wt ? j * K + k : k * N + j] = b_at(k * rsb + j * csb);
+  }
+  sgemm(M, N, K, ar.data(), K, 1, bw.data(), wt ? 1 : N, wt ? K : 1, c, ldc, beta, bias);
+}
+
 }  // namespace
 
 // The pre-packed weight: on the native path, the whole B = W^T in panel layout, K block after
@@ -232,20 +247,7 @@ void sgemm_bf16w(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, i
     run_native(*ks, Problem{M, N, K, a, rsa, csa, b, rsb, csb, nullptr, nullptr, c, ldc, beta == 1.0f, bias});
     return;
   }
-  // Portable: widen B keeping its orientation (W^T stays W^T, for sgemm's fast path).
-  const std::vector<float> ar = rounded_a(M, K, a, rsa, csa);
-  std::vector<float> bw(static_cast<size_t>(K * N));
-  const bool wt = rsb == 1 && csb != 1;
-  if (wt) {
-    for (int64_t j = 0; j < N; ++j) {
-      for (int64_t k = 0; k < K; ++k) bw[j * K + k] = bf16_to_f32(b[k + j * csb]);
-    }
-  } else {
-    for (int64_t k = 0; k < K; ++k) {
-      for (int64_t j = 0; j < N; ++j) bw[k * N + j] = bf16_to_f32(b[k * rsb + j * csb]);
-    }
-  }
-  sgemm(M, N, K, ar.data(), K, 1, bw.data(), wt ? 1 : N, wt ? K : 1, c, ldc, beta, bias);
+  portable(M, N, K, a, rsa, csa, rsb, csb, c, ldc, beta, bias, [&](int64_t i) { return bf16_to_f32(b[i]); });
 }
 
 void sgemm_bf16(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, int64_t csa, const float* b,
@@ -255,17 +257,7 @@ void sgemm_bf16(int64_t M, int64_t N, int64_t K, const float* a, int64_t rsa, in
     run_native(*ks, Problem{M, N, K, a, rsa, csa, nullptr, rsb, csb, b, nullptr, c, ldc, beta == 1.0f, bias});
     return;
   }
-  // Portable: both operands rounded to bfloat16 and widened back, then sgemm (B keeps its
-  // orientation, so W^T stays on sgemm's fast path).
-  const std::vector<float> ar = rounded_a(M, K, a, rsa, csa);
-  std::vector<float> br(static_cast<size_t>(K * N));
-  const bool wt = rsb == 1 && csb != 1;
-  for (int64_t k = 0; k < K; ++k) {
-    for (int64_t j = 0; j < N; ++j) {
-      br[wt ? j * K + k : k * N + j] = bf16_to_f32(f32_to_bf16(b[k * rsb + j * csb]));
-    }
-  }
-  sgemm(M, N, K, ar.data(), K, 1, br.data(), wt ? 1 : N, wt ? K : 1, c, ldc, beta, bias);
+  portable(M, N, K, a, rsa, csa, rsb, csb, c, ldc, beta, bias, [&](int64_t i) { return bf16_to_f32(f32_to_bf16(b[i])); });
 }
 
 std::shared_ptr<PackedBf16> pack_bf16_weight(int64_t N, int64_t K, const uint16_t* w) {

@@ -230,6 +230,26 @@ void pack_a_bf16(int64_t m, int64_t k, const float* a, int64_t rsa, int64_t csa,
   }
 }
 
+// B = W^T (W row-major, rows of W are columns of B): visits each 16-column group of every panel,
+// fn(row0, rows, d) with row0 the group's first row of W, rows <= 16 of them and d its words in
+// the panel (row stride NR words); groups past n are zero-filled here (padding of the last panel).
+template <int NV, typename F>
+inline void for_each_wt_group(int64_t k, int64_t n, uint32_t* dst, F fn) {
+  constexpr int NR = NV * 16;
+  const int64_t kp = (k + 1) / 2;
+  for (int64_t j0 = 0; j0 < n; j0 += NR, dst += kp * NR) {
+    for (int v = 0; v < NV; ++v) {
+      const int rows = static_cast<int>(std::clamp<int64_t>(n - j0 - v * 16, 0, 16));
+      uint32_t* d = dst + v * 16;
+      if (rows == 0) {
+        for (int64_t q = 0; q < kp; ++q) _mm512_store_si512(d + q * NR, _mm512_setzero_si512());
+      } else {
+        fn(j0 + v * 16, rows, d);
+      }
+    }
+  }
+}
+
 template <int NV>
 void pack_b_bf16(int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t csb, uint32_t* dst) {
   constexpr int NR = NV * 16;
@@ -237,36 +257,28 @@ void pack_b_bf16(int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t c
   if (rsb == 1) {
     // B = W^T with W row-major: column j of B is row j of W and a pair of k is one 32-bit word of
     // it; transpose 16 rows x 16 words at a time.
-    for (int64_t j0 = 0; j0 < n; j0 += NR, dst += kp * NR) {
-      for (int v = 0; v < NV; ++v) {
-        const int rows = static_cast<int>(std::clamp<int64_t>(n - j0 - v * 16, 0, 16));
-        uint32_t* d = dst + v * 16;
-        if (rows == 0) {  // padding of the last panel
-          for (int64_t q = 0; q < kp; ++q) _mm512_store_si512(d + q * NR, _mm512_setzero_si512());
-          continue;
-        }
-        const uint16_t* src = b + (j0 + v * 16) * csb;
-        __m512i r[16];
-        for (int64_t k0 = 0; k0 < k; k0 += 32) {
-          const int kr = static_cast<int>(std::min<int64_t>(32, k - k0));
-          if (rows == 16 && kr == 32) {
+    for_each_wt_group<NV>(k, n, dst, [&](int64_t row0, int rows, uint32_t* d) {
+      const uint16_t* src = b + row0 * csb;
+      __m512i r[16];
+      for (int64_t k0 = 0; k0 < k; k0 += 32) {
+        const int kr = static_cast<int>(std::min<int64_t>(32, k - k0));
+        if (rows == 16 && kr == 32) {
 #pragma GCC unroll 16
-            for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * csb + k0);
-            transpose16x16(r);
+          for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * csb + k0);
+          transpose16x16(r);
 #pragma GCC unroll 16
-            for (int t = 0; t < 16; ++t) _mm512_store_si512(d + (k0 / 2 + t) * NR, r[t]);
-          } else {
-            const __mmask32 mask = first32(kr);
-            for (int i = 0; i < 16; ++i) {
-              r[i] = i < rows ? _mm512_maskz_loadu_epi16(mask, src + i * csb + k0) : _mm512_setzero_si512();
-            }
-            transpose16x16(r);
-            const int words = (kr + 1) / 2;
-            for (int t = 0; t < words; ++t) _mm512_store_si512(d + (k0 / 2 + t) * NR, r[t]);
+          for (int t = 0; t < 16; ++t) _mm512_store_si512(d + (k0 / 2 + t) * NR, r[t]);
+        } else {
+          const __mmask32 mask = first32(kr);
+          for (int i = 0; i < 16; ++i) {
+            r[i] = i < rows ? _mm512_maskz_loadu_epi16(mask, src + i * csb + k0) : _mm512_setzero_si512();
           }
+          transpose16x16(r);
+          const int words = (kr + 1) / 2;
+          for (int t = 0; t < words; ++t) _mm512_store_si512(d + (k0 / 2 + t) * NR, r[t]);
         }
       }
-    }
+    });
     return;
   }
   // Row-major B (csb == 1): a k pair of a panel interleaves 32 columns of rows 2q and 2q + 1.
@@ -299,21 +311,12 @@ void pack_b_f32_bf16(int64_t k, int64_t n, const float* b, int64_t rsb, int64_t 
   constexpr int NR = NV * 16;
   const int64_t kp = (k + 1) / 2;
   if (rsb == 1) {
-    for (int64_t j0 = 0; j0 < n; j0 += NR, dst += kp * NR) {
-      for (int v = 0; v < NV; ++v) {
-        const int rows = static_cast<int>(std::clamp<int64_t>(n - j0 - v * 16, 0, 16));
-        uint32_t* d = dst + v * 16;
-        if (rows == 0) {  // padding of the last panel
-          for (int64_t q = 0; q < kp; ++q) _mm512_store_si512(d + q * NR, _mm512_setzero_si512());
-          continue;
-        }
-        const float* src = b + (j0 + v * 16) * csb;
-        for (int64_t k0 = 0; k0 < k; k0 += 32) {
-          const int kr = static_cast<int>(std::min<int64_t>(32, k - k0));
-          pack_a_block<16>(src + k0, csb, rows, kr, d + k0 / 2 * NR, NR, first16(16));
-        }
+    for_each_wt_group<NV>(k, n, dst, [&](int64_t row0, int rows, uint32_t* d) {
+      for (int64_t k0 = 0; k0 < k; k0 += 32) {
+        const int kr = static_cast<int>(std::min<int64_t>(32, k - k0));
+        pack_a_block<16>(b + row0 * csb + k0, csb, rows, kr, d + k0 / 2 * NR, NR, first16(16));
       }
-    }
+    });
     return;
   }
   const __m512i idx = pair_index(0, 16);

@@ -75,27 +75,8 @@ inline float tanh(float x) {
   return x != x ? x : y;
 }
 
-// erfc(a) for a >= 0.8 as exp(-a^2)/a * R(1/a); below 0.8 it returns garbage (callers select).
-inline float erfc_tail(float a) {
-  float ac = a < 0.8f ? 0.8f : (a > 10.0f ? 10.0f : a);
-  float u = 1.0f / ac;
-  float r = 0.007854335010051727f;
-  r = r * u - 0.08412649482488632f;
-  r = r * u + 0.38652393221855164f;
-  r = r * u - 1.0099221467971802f;
-  r = r * u + 1.653965711593628f;
-  r = r * u - 1.7232450246810913f;
-  r = r * u + 1.0296186208724976f;
-  r = r * u - 0.13117283582687378f;
-  r = r * u - 0.26489803194999695f;
-  r = r * u - 0.0012414854718372226f;
-  r = r * u + 0.5642270445823669f;
-  float y = exp(-ac * ac) * u * r;
-  return a > 10.0f ? 0.0f : y;
-}
-
-// erfc_tail with exp(-a^2) supplied by the caller as e (valid for 0.8 <= a <= 10; like erfc_tail,
-// garbage but finite below 0.8).
+// erfc(a) for a >= 0.8 as exp(-a^2)/a * R(1/a), with e = exp(-a^2) supplied by the caller (valid
+// for 0.8 <= a <= 10; garbage but finite below 0.8, where callers select another branch).
 inline float erfc_tail_e(float a, float e) {
   float ac = a < 0.8f ? 0.8f : (a > 10.0f ? 10.0f : a);
   float u = 1.0f / ac;
@@ -111,6 +92,12 @@ inline float erfc_tail_e(float a, float e) {
   r = r * u - 0.0012414854718372226f;
   r = r * u + 0.5642270445823669f;
   return a > 10.0f ? 0.0f : e * u * r;
+}
+
+// erfc(a) for a >= 0.8; below 0.8 it returns garbage (callers select).
+inline float erfc_tail(float a) {
+  float ac = a < 0.8f ? 0.8f : (a > 10.0f ? 10.0f : a);
+  return erfc_tail_e(a, exp(-ac * ac));
 }
 
 // erf(x) = x P(x^2) near 0, 1 - erfc(|x|) beyond 0.8.
