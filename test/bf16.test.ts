@@ -111,6 +111,21 @@ describe("setMatmulPrecision('bfloat16'): mixed-precision matmuls", () => {
     });
   });
 
+  it('Linear saves its input as bfloat16 on the tape: the same weight-gradient bits as a bf16 matmul on the float32 input', () => {
+    R.tidy(() => {
+      const g = new R.Generator(12);
+      const x = R.randn([3, 70, 96], { generator: g }), w = R.randn([50, 96], { generator: g }).requiresGrad_();
+      const gy = R.randn([3, 70, 50], { generator: g });
+      R.withMatmulPrecision('bfloat16', () => R.linear(x, w).backward(gy));
+      const ref = R.withMatmulPrecision('bfloat16', () => gy.reshape(-1, 50).t().matmul(x.reshape(-1, 96)));
+      expect(Buffer.compare(Buffer.from(w.grad!.dataSync().buffer), Buffer.from(ref.contiguous().dataSync().buffer))).toBe(0);
+      // float32 precision keeps the float32 input (float32 products)
+      w.grad = null;
+      R.linear(x, w).backward(gy);
+      expect(maxErr(w.grad!, gy.to('float64').reshape(-1, 50).t().matmul(x.to('float64').reshape(-1, 96)))).toBeLessThan(1e-4);
+    });
+  });
+
   it('results are the same bits for 1 and 2 threads (ViT shape)', () => {
     R.tidy(() => {
       const x = R.randn([300, 384], { generator: new R.Generator(1) }), w = R.randn([1152, 384], { generator: new R.Generator(2) });

@@ -7,16 +7,21 @@ import { registerGradient } from './engine.js';
 
 // y = x Wᵀ + b: dx = g W, dW = gᵀ x (over all leading dims), db = sum of g over leading dims.
 registerGradient('linear', {
-  save: (ins) => [ins[0], ins[1]],
+  // attrs.inputBf16: x rounded to bfloat16 (bf16 matmul precision, see nn/functional.ts linear)
+  save: (ins, _out, attrs) => [(attrs.inputBf16 as Tensor | undefined) ?? ins[0], ins[1]],
   backward: (ctx, g) => {
     const [x, w] = ctx.saved;
     const out = g.shape[g.ndim - 1], inF = x.shape[x.ndim - 1];
     const g2 = g.reshape(-1, out);
-    return [
-      ctx.needs[0] ? g.matmul(w) : null,
-      ctx.needs[1] ? g2.matmul(x.reshape(-1, inF), { transA: true }) : null,
-      ctx.needs[2] ? g2.sum(0) : null,
-    ];
+    let dw: Tensor | null = null;
+    if (ctx.needs[1]) {
+      const x2 = x.reshape(-1, inF);
+      // dW = bf16(g)ᵀ x: the bf16 GEMM with the saved bfloat16 x as its bfloat16 operand
+      dw = x.dtype === 'bfloat16' && g.dtype === 'float32'
+        ? wrap(native.linearBf16(g2.mT.handle('linear backward'), x2.mT.handle('linear backward'), null))
+        : g2.matmul(x2, { transA: true });
+    }
+    return [ctx.needs[0] ? g.matmul(w) : null, dw, ctx.needs[2] ? g2.sum(0) : null];
   },
 });
 

@@ -2,7 +2,7 @@
 import { isGradEnabled, noGrad, record } from '../autograd/engine.js';
 import { eye } from '../tensor/creation.js';
 import { softmax } from '../tensor/math.js';
-import { supports } from '../tensor/memory.js';
+import { getMatmulPrecision, supports } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
@@ -18,7 +18,18 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   tensorArg('linear', 'weight', weight);
   if (bias !== null) tensorArg('linear', 'bias', bias);
   const out = wrap(native.matmul(x.handle('linear'), weight.handle('linear'), false, true, bias ? bias.handle('linear') : null));
-  return record('linear', out, [x, weight, bias]);
+  // Under setMatmulPrecision('bfloat16') the weight gradient rounds x to bfloat16 anyway, so the
+  // tape keeps x as bfloat16: the same gradient bits, half the saved bytes (the float32 x is freed
+  // when nothing else holds it, e.g. a LayerNorm or GELU output).
+  let xb: Tensor | null = null;
+  if (isGradEnabled() && weight.requiresGrad && x.dtype === 'float32' && getMatmulPrecision() === 'bfloat16' && supports('linear_bf16', 'float32', x.device)) {
+    xb = keep(x.to('bfloat16'));
+  }
+  try {
+    return record('linear', out, [x, weight, bias], xb ? { inputBf16: xb } : {});
+  } finally {
+    xb?.dispose();
+  }
 }
 
 /**

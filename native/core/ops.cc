@@ -363,8 +363,10 @@ Tensor linear_bf16(const Tensor& x, const Tensor& weight, const Tensor* bias) {
                   shape_str(bias->shape()), " (expected [", N, "])");
     bc = contiguous(*bias);
   }
-  Tensor xc = reshape(x.strides().back() == 1 ? x : contiguous(x), {x.numel() / std::max<int64_t>(K, 1), K});
-  Tensor wc = contiguous(weight);
+  // A 2-D input keeps its strides (e.g. the transposed gradient of a weight-gradient product);
+  // more dims are flattened to rows, which needs a unit last stride. The weight may be any view.
+  Tensor xc = x.ndim() == 2 ? x : reshape(x.strides().back() == 1 ? x : contiguous(x), {x.numel() / std::max<int64_t>(K, 1), K});
+  const Tensor& wc = weight;
   Shape os = x.shape();
   os.back() = N;
   Tensor out = Tensor::empty(os, DType::F32, x.device());

@@ -86,13 +86,16 @@ void matmul_typed(const OpCall& c) {
 
 }  // namespace
 
-// LINEAR_BF16: x [M, K] float32 (rows strided, unit column stride) times W [N, K] bfloat16.
+// LINEAR_BF16: x [M, K] float32 times W [N, K] bfloat16 transposed, both with any strides (the
+// fast layouts: row-major x with row-major W, the Linear layer; column-major x with column-major
+// W, the weight gradient dY^T X of a bf16-saved input).
 void linear_bf16_kernel(const OpCall& c) {
   const Tensor& x = *c.in[0];
   const Tensor& w = *c.in[1];
   const int64_t M = x.shape()[0], K = x.shape()[1], N = w.shape()[0];
   const float* bias = c.in.size() > 2 ? c.in[2]->data<float>() : nullptr;
-  sgemm_bf16w(M, N, K, x.data<float>(), x.strides()[0], 1, w.data<uint16_t>(), 1, K, c.out[0]->data<float>(), N, 0.0f, bias);
+  sgemm_bf16w(M, N, K, x.data<float>(), x.strides()[0], x.strides()[1], w.data<uint16_t>(), w.strides()[1], w.strides()[0],
+              c.out[0]->data<float>(), N, 0.0f, bias);
 }
 
 void matmul_kernel(const OpCall& c) {
