@@ -109,7 +109,14 @@ export abstract class Module {
     noGrad(() => {
       for (const [k, t] of own) {
         const v = src.get(k);
-        if (v) t.copy_(v);
+        if (!v) continue;
+        if (v.device === t.device) {
+          t.copy_(v);
+        } else {  // e.g. a checkpoint read on the CPU into a model on 'cuda'
+          const moved = v.to({ device: t.device });
+          t.copy_(moved);
+          moved.dispose();
+        }
       }
     });
     return { missingKeys, unexpectedKeys };
@@ -128,6 +135,23 @@ export abstract class Module {
     fn(this);
     return this;
   }
+  /**
+   * Moves every parameter and buffer (and their gradients) to `device` in place — the tensor
+   * objects stay the same, so fields and optimizers that hold them keep working; optimizer state
+   * made before the move stays where it was, so move the model first. Returns this.
+   */
+  to(device: string): this {
+    for (const [, t] of this.namedParameters()) t._moveTo(device);
+    for (const [, t] of this.namedBuffers()) t._moveTo(device);
+    return this;
+  }
+
+  /** The device of the first parameter ('cpu' for a module without parameters). */
+  get device(): string {
+    for (const [, t] of this.namedParameters()) return t.device;
+    return 'cpu';
+  }
+
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad = null;
   }

@@ -1,6 +1,6 @@
 // The batch that the data pipeline hands to the DINOv2/iBOT objective: the layout of the
 // reference's collate step (crop-major stacking, flat masked-patch indices, per-patch weights).
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 
 export interface SSLBatch {
   /** float32 [nGlobal·B, C, Hg, Wg], crop-major: crop 0 of every image, then crop 1 of every image. */
@@ -21,4 +21,17 @@ export interface SSLBatch {
   batchSize: number;
   nGlobalCrops: number;
   nLocalCrops: number;
+}
+
+/**
+ * The batch with its tensors copied to `device` (e.g. 'cuda', where SSLMetaArch.to() put the
+ * model); the counts are shared. The caller owns (disposes) the copies; tensors already on the
+ * device are returned as new views of the same data.
+ */
+export function toDeviceBatch(batch: SSLBatch, device: string): SSLBatch {
+  const move = (t: Tensor) => t.to({ device });
+  return {
+    ...batch, globalCrops: move(batch.globalCrops), localCrops: batch.localCrops instanceof Tensor ? move(batch.localCrops) : null,
+    masks: move(batch.masks), maskIndices: move(batch.maskIndices), masksWeight: move(batch.masksWeight),
+  };
 }

@@ -7,8 +7,11 @@ import type { SSLBatch } from './batch.js';
 
 const shapeStr = (t: Tensor) => `${t.dtype} [${t.shape.join(', ')}]`;
 
-/** Checks `batch` for a ViT with patch size p; returns B, the number of local crops and M. */
-export function checkBatch(batch: SSLBatch, patchSize: number): { B: number; nLocal: number; M: number } {
+/**
+ * Checks `batch` for a ViT with patch size p (and, given `device`, that its tensors are there);
+ * returns B, the number of local crops and M.
+ */
+export function checkBatch(batch: SSLBatch, patchSize: number, device?: string): { B: number; nLocal: number; M: number } {
   const fail = (field: string, got: string, want: string): never => {
     throw new RangeError(`SSLBatch: '${field}' is ${got} (expected ${want})`);
   };
@@ -22,6 +25,9 @@ export function checkBatch(batch: SSLBatch, patchSize: number): { B: number; nLo
     const t = batch[field];
     if (!(t instanceof Tensor)) throw new TypeError(`SSLBatch: '${field}' must be a Tensor (got ${t === null ? 'null' : typeof t})`);
     if (t.isDisposed) throw new Error(`SSLBatch: '${field}' is disposed`);
+    if (device !== undefined && t.device !== device) {
+      throw new Error(`SSLBatch: '${field}' is on ${t.device} (expected ${device}, where the model is; see toDeviceBatch)`);
+    }
     return t;
   };
   const g = tensor('globalCrops');

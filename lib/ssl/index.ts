@@ -1,6 +1,6 @@
 // DINOv2 / iBOT self-supervised training: the batch contract, teacher targets, losses, the
 // student/teacher meta-architecture, schedules and configuration.
-export type { SSLBatch } from './batch.js';
+export { toDeviceBatch, type SSLBatch } from './batch.js';
 export { checkBatch } from './batch_check.js';
 export { ARCHS, backboneConfig, DEFAULT_SSL_CONFIG, mergeConfig, sslPreset, validateConfig } from './config.js';
 export type {

@@ -121,7 +121,7 @@ export function koleoLoss(x: Tensor, opts: { eps?: number } = {}): Tensor {
     const z = x.div(x.norm(2, -1, true).clamp(eps));  // (B, D), F.normalize
     const nn = noGrad(() => {
       const dots = z.matmul(z, { transB: true });  // (B, B)
-      return dots.where(eye(B, B, { dtype: 'bool' }).logicalNot(), -1).argmax(1);  // diagonal set to -1
+      return dots.where(eye(B, B, { dtype: 'bool', device: dots.device }).logicalNot(), -1).argmax(1);  // diagonal set to -1
     });
     const d = z.sub(z.indexSelect(0, nn)).add(eps).norm(2, -1);  // (B,), PairwiseDistance(eps)
     return d.add(eps).log().mean().neg();

@@ -80,6 +80,24 @@ export class SSLMetaArch {
     this.ibotCenter = new CenterState(this.cfg.ibot.separateHead ? this.cfg.ibot.headNPrototypes : this.cfg.dino.headNPrototypes);
   }
 
+  /**
+   * Moves student, teacher and centers to `device` (e.g. 'cuda') in place; create the optimizer
+   * after the move (AdamW's moments are made where the parameters are) and give trainStep batches
+   * on the same device (`toDeviceBatch`). Returns this.
+   */
+  to(device: string): this {
+    this.student.to(device);
+    this.teacher.to(device);
+    this.dinoCenter.to(device);
+    this.ibotCenter.to(device);
+    return this;
+  }
+
+  /** Where the parameters are. */
+  get device(): string {
+    return this.student.device;
+  }
+
   get doDino(): boolean { return this.cfg.dino.lossWeight > 0; }
   get doKoleo(): boolean { return this.cfg.dino.koleoLossWeight > 0; }
   get doIbot(): boolean { return this.cfg.ibot.lossWeight > 0; }
@@ -128,7 +146,7 @@ export class SSLMetaArch {
    * Every intermediate is freed.
    */
   forwardBackward(batch: SSLBatch, opts: { teacherTemp: number }): SSLLosses {
-    const { B, nLocal, M } = checkBatch(batch, this.student.backbone.config.patchSize);
+    const { B, nLocal, M } = checkBatch(batch, this.student.backbone.config.patchSize, this.device);
     const temp = opts?.teacherTemp;
     if (typeof temp !== 'number' || !(temp > 0)) throw new RangeError(`forwardBackward: option 'teacherTemp' is ${temp} (expected a positive number)`);
     if (this.doDino && this.doKoleo && B < 2) {

@@ -65,6 +65,13 @@ export class CenterState {
     this.pending_ = mean;
   }
 
+  /** Moves the center (and a pending mean) to `device`; returns this. */
+  to(device: string): this {
+    this.center_._moveTo(device);
+    this.pending_?._moveTo(device);
+    return this;
+  }
+
   /** c = m c + (1 - m) pending, when an update is pending; then none is. */
   applyPending(): void {
     if (!this.pending_) return;
@@ -95,7 +102,7 @@ export class CenterState {
       if (!(t instanceof Tensor) || t.numel() !== this.K) {
         throw new RangeError(`CenterState.loadStateDict: '${k}' has shape [${t instanceof Tensor ? t.shape.join(', ') : typeof t}] (expected ${this.K} values)`);
       }
-      return keep(noGrad(() => tidy(() => t.to('float32').reshape(1, this.K).clone())));
+      return keep(noGrad(() => tidy(() => t.to({ dtype: 'float32', device: this.center_.device }).reshape(1, this.K).clone())));
     };
     if (!src.has('center')) throw new Error('CenterState.loadStateDict: missing key \'center\'');
     const center = read('center')!, pending = read('pending');

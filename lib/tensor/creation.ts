@@ -150,7 +150,7 @@ export function eye(n: number, m = n, opts: CreateOptions = {}): Tensor {
   const k = Math.min(n, m);
   const data = new Float64Array(n * m);
   for (let i = 0; i < k; i++) data[i * m + i] = 1;
-  return tensor(data, [n, m], dtype);
+  return tensor(data, [n, m], dtype, { device: opts.device });
 }
 
 function draw(opts: RandomOptions, n: number): [bigint, bigint] {

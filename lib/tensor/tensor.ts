@@ -274,6 +274,23 @@ export class Tensor {
     if (opts.dtype === undefined || opts.dtype === this.dtype) return record('identity', wrap(native.reshape(h, this.shape as number[])), [this]);
     return record('cast', wrap(native.cast(h, opts.dtype)), [this]);
   }
+  /**
+   * @internal Moves this tensor's data to `device` in place, keeping the object (modules and
+   * optimizers hold parameters by reference): what Module.to() uses. Leaves only; a gradient moves
+   * with it. No-op when it is there already.
+   */
+  _moveTo(device: string): void {
+    if (this._node !== null) throw new Error('to: only leaf tensors can be moved in place (this one is an op output)');
+    const h = native.toDevice(this.handle('to'), device);
+    if (h.device === this.device) {
+      h.dispose();
+      return;
+    }
+    this._h!.dispose();
+    this._h = h;
+    (this as { device: string }).device = h.device;
+    this._grad?._moveTo(device);
+  }
   /** A copy on the (first) CUDA device; throws with a code when CUDA is not available. */
   cuda(): Tensor { return this.to({ device: 'cuda' }); }
   /** A copy in host memory (this tensor's own data when it is on the CPU already). */
