@@ -126,6 +126,28 @@ describe("setMatmulPrecision('bfloat16'): mixed-precision matmuls", () => {
     });
   });
 
+  it('a Linear or matmul recorded under bfloat16 runs its backward in bfloat16 wherever backward() is called', () => {
+    R.tidy(() => {
+      const g = new R.Generator(14);
+      const x = R.randn([30, 40], { generator: g }).requiresGrad_(), w = R.randn([20, 40], { generator: g }).requiresGrad_();
+      const gy = R.randn([30, 20], { generator: g });
+      const y = R.withMatmulPrecision('bfloat16', () => R.linear(x, w));
+      y.backward(gy);  // outside the scope
+      expect(maxErr(x.grad!, bf(gy).matmul(bf(w)))).toBeLessThan(1e-5);
+      expect(maxErr(x.grad!, gy.to('float64').matmul(w.to('float64')))).toBeGreaterThan(1e-3);
+      expect(maxErr(w.grad!, bf(gy).t().matmul(bf(x)))).toBeLessThan(1e-5);
+      const a = R.randn([30, 40], { generator: g }).requiresGrad_(), b = R.randn([40, 20], { generator: g }).requiresGrad_();
+      R.withMatmulPrecision('bfloat16', () => a.matmul(b)).backward(gy);
+      expect(maxErr(a.grad!, bf(gy).matmul(bf(b).t()))).toBeLessThan(1e-5);
+      expect(maxErr(b.grad!, bf(a).t().matmul(bf(gy)))).toBeLessThan(1e-5);
+      // and the other way round: recorded in float32, differentiated inside a bfloat16 scope
+      const c = R.randn([30, 40], { generator: g }).requiresGrad_();
+      const z = c.matmul(b.detach());
+      R.withMatmulPrecision('bfloat16', () => z.backward(gy));
+      expect(maxErr(c.grad!, gy.to('float64').matmul(b.to('float64').t()))).toBeLessThan(1e-5);
+    });
+  });
+
   it('results are the same bits for 1 and 2 threads (ViT shape)', () => {
     R.tidy(() => {
       const x = R.randn([300, 384], { generator: new R.Generator(1) }), w = R.randn([1152, 384], { generator: new R.Generator(2) });

@@ -167,6 +167,16 @@ describe('raddino CLI', () => {
     expect(summary.finished).toBe(true);
     expect(existsSync(join(root, 'run_g', 'checkpoint.safetensors'))).toBe(true);
     expect(JSON.parse(readFileSync(join(root, 'run_g', 'config.json'), 'utf8')).config.train.matmulPrecision).toBe('bfloat16');
+    const err: string[] = [];
+    const werr = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((s: string) => { err.push(String(s)); return true; }) as typeof process.stderr.write;
+    try {
+      code = await main(['node', 'raddino', 'pretrain', '--preset', 'tiny', '--data', csv, '--out', join(root, 'run_g'), '--resume', '--precision', 'float32']);
+    } finally {
+      process.stderr.write = werr;
+    }
+    expect(code).toBe(1);
+    expect(err.join('')).toMatch(/--precision float32: the run in .*run_g trains in bfloat16 \(a resumed run keeps its arithmetic/);
   }, 60_000);
 });
 

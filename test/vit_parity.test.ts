@@ -3,7 +3,7 @@
 // registers; MLP and SwiGLU; getIntermediateLayers; and every parameter's gradient.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as R from '../lib/index.js';
 import { DinoVisionTransformer, loadSafetensorsSync, Tensor } from '../lib/index.js';
 import { vals } from './helpers.js';
@@ -58,7 +58,11 @@ function model(name: string): DinoVisionTransformer {
   return m.eval();
 }
 
-describe('DINOv2 ViT parity with PyTorch', () => {
+// Both ways: with the fused attention and bicubic kernels, and with them turned off (the matmul /
+// softmax / weight-matrix forms other backends run, e.g. CUDA in float32).
+for (const fused of [true, false]) describe(`DINOv2 ViT parity with PyTorch (${fused ? 'fused kernels' : 'composed fallbacks'})`, () => {
+  beforeAll(() => R.setFusedKernels({ attention: fused, bicubic: fused }));
+  afterAll(() => R.setFusedKernels({ attention: true, bicubic: true }));
   const expected = loadSafetensorsSync(join(DIR, 'expected.safetensors')).tensors;
   const models = new Map(['mlp', 'mlp_reg', 'swiglu', 'mlp_reg_aa'].map((n) => [n, model(n)]));
 

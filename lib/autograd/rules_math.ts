@@ -1,6 +1,7 @@
 // Gradient rules of the element-wise ops, reductions, softmax and matmul. Each rule runs with
 // grad mode off inside a tidy scope (engine.ts): temporaries are freed, returned tensors kept.
 import * as M from '../tensor/math.js';
+import { getMatmulPrecision, withMatmulPrecision } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
 import { GradContext, registerGradient } from './engine.js';
@@ -205,7 +206,8 @@ for (const [op, log] of [['softmax', false], ['log_softmax', true]] as const) {
 // forward: dA' = g B'^T, dB' = A'^T g; batch dims broadcast in the forward are summed.
 registerGradient('matmul', {
   save: (ins) => [ins[0], ins[1]],
-  backward: (ctx, g) => {
+  // the products in the precision of the forward (attrs.precision), wherever backward() runs
+  backward: (ctx, g) => withMatmulPrecision((ctx.attrs.precision as 'float32' | 'bfloat16' | undefined) ?? getMatmulPrecision(), () => {
     let [a, b] = ctx.saved;
     const { transA, transB } = ctx.attrs as { transA: boolean; transB: boolean };
     const aVec = a.ndim === 1, bVec = b.ndim === 1;
@@ -227,6 +229,6 @@ registerGradient('matmul', {
       db = sumTo(d, b.shape).reshape(ctx.inputShapes[1] as number[]);
     }
     return [da, db];
-  },
+  }),
 });
 

@@ -1,5 +1,6 @@
 // Gradient rules of the fused network kernels; each calls the backward kernel that sits next to
 // its forward in the native op table.
+import { getMatmulPrecision, withMatmulPrecision } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
 import { cat } from '../tensor/indexing.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
@@ -9,7 +10,8 @@ import { registerGradient } from './engine.js';
 registerGradient('linear', {
   // attrs.inputBf16: x rounded to bfloat16 (bf16 matmul precision, see nn/functional.ts linear)
   save: (ins, _out, attrs) => [(attrs.inputBf16 as Tensor | undefined) ?? ins[0], ins[1]],
-  backward: (ctx, g) => {
+  // the products in the precision of the forward (attrs.precision), wherever backward() runs
+  backward: (ctx, g) => withMatmulPrecision((ctx.attrs.precision as 'float32' | 'bfloat16' | undefined) ?? getMatmulPrecision(), () => {
     const [x, w] = ctx.saved;
     const out = g.shape[g.ndim - 1], inF = x.shape[x.ndim - 1];
     const g2 = g.reshape(-1, out);
@@ -22,7 +24,7 @@ registerGradient('linear', {
         : g2.matmul(x2, { transA: true });
     }
     return [ctx.needs[0] ? g.matmul(w) : null, dw, ctx.needs[2] ? g2.sum(0) : null];
-  },
+  }),
 });
 
 registerGradient('layer_norm', {

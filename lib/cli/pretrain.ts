@@ -1,7 +1,7 @@
 // `raddino pretrain --config ... --data ... --out ...`: reads the configuration (JSON or YAML,
 // camelCase or the reference's snake_case keys), merges it over a preset and runs the trainer.
-import { readFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { extname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { setNumThreads } from '../tensor/memory.js';
 import { mergeConfig, sslPreset, type PresetName, type SSLConfig } from '../ssl/config.js';
@@ -56,7 +56,16 @@ export function resolveConfig(opts: { config?: string; preset?: string }): SSLCo
 export async function runPretrainCommand(o: PretrainCommand): Promise<void> {
   if (o.threads !== undefined) setNumThreads(o.threads);
   let config = resolveConfig(o);
-  if (o.precision !== undefined) config = mergeConfig(config, { train: { matmulPrecision: o.precision } });
+  if (o.precision !== undefined) {
+    const saved = o.resume ? join(o.out, 'config.json') : null;
+    if (saved && existsSync(saved)) {
+      const was = (JSON.parse(readFileSync(saved, 'utf8')) as { config?: { train?: { matmulPrecision?: string } } }).config?.train?.matmulPrecision ?? 'float32';
+      if (was !== o.precision) {
+        throw new Error(`--precision ${o.precision}: the run in ${o.out} trains in ${was} (a resumed run keeps its arithmetic, so that it continues bit-exactly)`);
+      }
+    }
+    config = mergeConfig(config, { train: { matmulPrecision: o.precision } });
+  }
   const res = await pretrain({
     config, data: o.data, out: o.out, resume: o.resume, init: o.init, steps: o.steps, numWorkers: o.workers,
     checkpointEvery: o.checkpointEvery, augmentation: o.preset === 'raddino' ? { preset: 'raddino' } : undefined,

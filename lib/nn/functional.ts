@@ -2,7 +2,7 @@
 import { isGradEnabled, noGrad, record } from '../autograd/engine.js';
 import { eye } from '../tensor/creation.js';
 import { softmax } from '../tensor/math.js';
-import { getMatmulPrecision, supports } from '../tensor/memory.js';
+import { getMatmulPrecision, supports, useFused } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
@@ -23,10 +23,10 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   // when nothing else holds it, e.g. a LayerNorm or GELU output).
   let xb: Tensor | null = null;
   if (isGradEnabled() && weight.requiresGrad && x.dtype === 'float32' && getMatmulPrecision() === 'bfloat16' && supports('linear_bf16', 'float32', x.device)) {
-    xb = keep(x.to('bfloat16'));
+    xb = keep(noGrad(() => x.to('bfloat16')));
   }
   try {
-    return record('linear', out, [x, weight, bias], xb ? { inputBf16: xb } : {});
+    return record('linear', out, [x, weight, bias], xb ? { inputBf16: xb, precision: 'bfloat16' } : { precision: getMatmulPrecision() });
   } finally {
     xb?.dispose();
   }
@@ -71,7 +71,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
   tensorArg('attention', 'key', k);
   tensorArg('attention', 'value', v);
   const s = scale ?? 1 / Math.sqrt(q.shape[q.ndim - 1]);
-  if (!supports('attention', q.dtype, q.device)) return attentionComposed(q, k, v, s);
+  if (!useFused('attention', q.dtype, q.device)) return attentionComposed(q, k, v, s);
   const [o, lse] = native.attention(q.handle('attention'), k.handle('attention'), v.handle('attention'), s);
   const out = wrap(o);
   const l = keep(wrap(lse));
@@ -95,7 +95,7 @@ export function attentionQkv(qkv: Tensor, numHeads: number, scale?: number): Ten
   }
   const hd = C3 / 3 / numHeads;
   const s = scale ?? 1 / Math.sqrt(hd);
-  if (!supports('attention', qkv.dtype, qkv.device)) return attentionQkvComposed(qkv, numHeads, s);
+  if (!useFused('attention', qkv.dtype, qkv.device)) return attentionQkvComposed(qkv, numHeads, s);
   const qkv5 = native.reshape(qkv.handle('attention'), [B, N, 3, numHeads, hd]);
   const q5 = native.permute(qkv5, [2, 0, 3, 1, 4]);
   const [q, k, v] = [0, 1, 2].map((i) => native.select(q5, 0, i));
@@ -174,7 +174,7 @@ export function interpolateBicubic(x: Tensor, opts: BicubicOptions): Tensor {
     throw new TypeError('interpolate: pass exactly one of \'size\' and \'scaleFactor\'');
   }
   const aa = opts.antialias ?? false;
-  if (!supports('bicubic', x.dtype, x.device) && supports('matmul', x.dtype, x.device)) {
+  if (!useFused('bicubic', x.dtype, x.device) && supports('matmul', x.dtype, x.device)) {
     // Separable and linear: out = Wh x Wwᵀ with the per-axis weight matrices (matmuls carry the gradient).
     const wh = bicubicMatrix(H, oh, sh, aa, x.dtype, x.device), ww = bicubicMatrix(W, ow, sw, aa, x.dtype, x.device);
     return wh.matmul(x.matmul(ww, { transB: true }));
@@ -206,8 +206,9 @@ export function bicubicMatrix(inSize: number, outSize: number, step: number, ant
     const cols = wrap(native.bicubic(id4.handle('bicubicMatrix'), outSize, 1, step, 1, antialias));
     id.dispose();
     id4.dispose();
-    const t = cols.reshape(inSize, outSize).t().contiguous();  // [out, in]
-    cols.dispose();
+    const c2 = cols.reshape(inSize, outSize), ct = c2.t();
+    const t = ct.contiguous();  // [out, in]
+    for (const v of [cols, c2, ct]) v.dispose();
     const r = t.to({ dtype: dtype as Tensor['dtype'], device });
     if (r !== t) t.dispose();
     return r;

@@ -42,6 +42,11 @@ export class Linear extends Module {
     this.weightBf16 = dtype === 'bfloat16' ? keep(noGrad(() => this.weight.to('bfloat16'))) : null;
   }
 
+  protected override moveOwnTensors(device: string): void {
+    super.moveOwnTensors(device);
+    this.weightBf16?._moveTo(device);
+  }
+
   override dispose(): void {
     this.weightBf16?.dispose();
     this.weightBf16 = null;

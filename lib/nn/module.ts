@@ -141,9 +141,14 @@ export abstract class Module {
    * made before the move stays where it was, so move the model first. Returns this.
    */
   to(device: string): this {
-    for (const [, t] of this.namedParameters()) t._moveTo(device);
-    for (const [, t] of this.namedBuffers()) t._moveTo(device);
+    for (const [, m] of this.namedModules()) m.moveOwnTensors(device);
     return this;
+  }
+
+  /** Moves this module's own parameters and buffers (not its children's); subclasses holding other tensors move them too. */
+  protected moveOwnTensors(device: string): void {
+    for (const t of this.params.values()) t?._moveTo(device);
+    for (const t of this.buffers.values()) t?._moveTo(device);
   }
 
   /** The device of the first parameter ('cpu' for a module without parameters). */

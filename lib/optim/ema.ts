@@ -3,14 +3,14 @@
 // backend has no fused kernel for the dtype (e.g. bfloat16 parameters), the same update is made
 // of element-wise ops.
 import { noGrad } from '../autograd/engine.js';
-import { supports } from '../tensor/memory.js';
+import { supports, useFused } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 /** In place: target = momentum · target + (1 − momentum) · source (same shape and dtype; target contiguous). */
 export function ema_(target: Tensor, source: Tensor, momentum: number): void {
   const floating = target.dtype === 'bfloat16' || target.dtype === 'float16' || target.dtype === 'float32' || target.dtype === 'float64';
-  if (supports('ema', target.dtype, target.device) || !floating || !supports('mul', target.dtype, target.device)) {
+  if (useFused('ema', target.dtype, target.device) || !floating || !supports('mul', 'float32', target.device)) {
     native.ema(target.handle('ema_'), source.handle('ema_'), momentum);  // (the native op names what is wrong)
     return;
   }
@@ -18,9 +18,11 @@ export function ema_(target: Tensor, source: Tensor, momentum: number): void {
     throw new TypeError(`ema: argument 'source' is ${source.dtype} [${source.shape.join(', ')}] on ${source.device} (expected ${target.dtype} [${target.shape.join(', ')}] on ${target.device}, the target's)`);
   }
   if (!(momentum >= 0 && momentum <= 1)) throw new RangeError(`ema: argument 'momentum' is ${momentum} (expected a number in [0, 1])`);
+  // In float32 (a no-op cast for float32 targets), rounded to the target's dtype once.
   noGrad(() => {
-    const a = target.mul(momentum), b = source.mul(1 - momentum), s = a.add(b);
+    const t32 = target.to('float32'), s32 = source.to('float32');
+    const a = t32.mul(momentum), b = s32.mul(1 - momentum), s = a.add(b);
     target.copy_(s);
-    for (const t of [a, b, s]) t.dispose();
+    for (const t of [t32, s32, a, b, s]) t.dispose();
   });
 }

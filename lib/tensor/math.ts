@@ -1,6 +1,7 @@
 // Element-wise math, reductions, softmax and matmul: each op is a function and a Tensor method.
 // Numbers are accepted wherever a tensor operand is, as a scalar of the other operand's dtype.
 import { isGradEnabled, record } from '../autograd/engine.js';
+import { getMatmulPrecision } from './memory.js';
 import { native, NativeTensor } from './native.js';
 import { keep } from './scope.js';
 import { Tensor, wrap } from './tensor.js';
@@ -202,7 +203,7 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
   tensorArg('matmul', 'input', a);
   tensorArg('matmul', 'other', b);
   const transA = opts.transA ?? false, transB = opts.transB ?? false;
-  return record('matmul', wrap(native.matmul(a.handle('matmul'), b.handle('matmul'), transA, transB)), [a, b], { transA, transB });
+  return record('matmul', wrap(native.matmul(a.handle('matmul'), b.handle('matmul'), transA, transB)), [a, b], { transA, transB, precision: getMatmulPrecision() });
 }
 export function mm(a: Tensor, b: Tensor): Tensor {
   if (tensorArg('mm', 'input', a).ndim !== 2 || tensorArg('mm', 'other', b).ndim !== 2) {

@@ -26,7 +26,7 @@ export function emptyCache(): void {
 
 /**
  * Bounds the bytes of freed blocks the CPU allocator keeps for reuse (null: the default, a quarter
- * of the physical memory and at least 2 GiB). Blocks freed beyond it go back to the system; a
+ * of the memory the process may use — physical, or a container's cgroup limit — and at least 2 GiB). Blocks freed beyond it go back to the system; a
  * training loop whose step frees more than the bound then page-faults that memory back in every
  * step, so lower it only to cap the process's footprint.
  */
@@ -43,7 +43,9 @@ export function setCacheLimit(bytes: number | null): void {
  *   the FLOP rate on CPUs with AVX512-BF16 (Zen 4, Sapphire Rapids; elsewhere the same numbers
  *   at float32 speed). The inputs keep ~3 significant digits, like PyTorch's autocast to bfloat16
  *   or torch.set_float32_matmul_precision('medium').
- * Process-wide (like setNumThreads); float64 matmuls are unaffected. See withMatmulPrecision().
+ * Process-wide (like setNumThreads); float64 matmuls are unaffected. The backward of a matmul or
+ * Linear uses the precision its forward ran with (as autocast does), wherever backward() is
+ * called. See withMatmulPrecision().
  */
 export function setMatmulPrecision(precision: 'float32' | 'bfloat16'): void {
   native.setMatmulPrecision(precision);
@@ -73,6 +75,29 @@ export function getNumThreads(): number {
 /** Whether the backend of `device` implements op for dtype. */
 export function supports(op: string, dtype: string, device = 'cpu'): boolean {
   return native.supports(op, dtype, device);
+}
+
+const fusedOff = new Set<string>();
+
+/**
+ * Turns the fused kernels of attention, bicubic interpolation and the EMA update off (false) or
+ * back on: those ops then run as they do on a backend without the kernel — attention as matmul,
+ * softmax and matmul (attentionComposed), bicubic as two matmuls with its weight matrices
+ * (bicubicMatrix), ema_ as element-wise ops. For debugging and for checking the fallbacks
+ * (the ViT parity tests run both ways); process-wide, like PyTorch's enable_flash_sdp().
+ */
+export function setFusedKernels(opts: { attention?: boolean; bicubic?: boolean; ema?: boolean }): void {
+  for (const [op, on] of Object.entries(opts)) {
+    if (op !== 'attention' && op !== 'bicubic' && op !== 'ema') throw new TypeError(`setFusedKernels: unknown kernel '${op}' (expected attention, bicubic or ema)`);
+    if (typeof on !== 'boolean') throw new TypeError(`setFusedKernels: '${op}' must be a boolean (got ${typeof on})`);
+    if (on) fusedOff.delete(op);
+    else fusedOff.add(op);
+  }
+}
+
+/** @internal Whether op runs its fused kernel for this dtype and device (supported and not turned off). */
+export function useFused(op: 'attention' | 'bicubic' | 'ema', dtype: string, device: string): boolean {
+  return !fusedOff.has(op) && native.supports(op, dtype, device);
 }
 
 /** The names of the native op table, in table order. */

@@ -1,6 +1,7 @@
 #include "cpu/allocator.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -20,18 +21,35 @@ namespace {
 constexpr size_t kAlignment = 64;
 constexpr size_t kMapThreshold = size_t(1) << 18;  // blocks from 256 KiB up are mapped directly
 
-// The default bound on the bytes of free blocks kept: a quarter of the physical memory, at least
-// 2 GiB. A DINOv2 step frees most of its activations at the end of the backward pass; a bound
-// below that (the earlier fixed 2 GiB with ViT-S at batch 8: ~3 GiB freed) returned the excess
-// to the system and the next step page-faulted it back in, zero-filled by the kernel (~10% of
-// the step).
-int64_t default_limit() {
-  int64_t floor = int64_t(2) << 30;
+// The memory this process may use: the physical memory, or a container's cgroup limit (v2
+// memory.max, v1 memory.limit_in_bytes) when that is smaller; 0 when unknown.
+int64_t usable_memory() {
+  int64_t total = 0;
 #if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  if (pages > 0 && page > 0) return std::max(floor, int64_t(pages) * int64_t(page) / 4);
+  if (pages > 0 && page > 0) total = int64_t(pages) * int64_t(page);
 #endif
-  return floor;
+#if defined(__linux__)
+  for (const char* path : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    if (FILE* f = std::fopen(path, "r")) {
+      long long v = 0;
+      const bool ok = std::fscanf(f, "%lld", &v) == 1;  // "max" (no limit) does not parse
+      std::fclose(f);
+      if (ok && v > 0 && (total == 0 || v < total)) total = v;
+    }
+  }
+#endif
+  return total;
+}
+
+// The default bound on the bytes of free blocks kept: a quarter of the memory the process may
+// use, at least 2 GiB. A DINOv2 step frees most of its activations at the end of the backward
+// pass; a bound below that (the earlier fixed 2 GiB with ViT-S at batch 8: ~3 GiB freed)
+// returned the excess to the system and the next step page-faulted it back in, zero-filled by
+// the kernel (~10% of the step).
+int64_t default_limit() {
+  const int64_t floor = int64_t(2) << 30;
+  return std::max(floor, usable_memory() / 4);
 }
 
 size_t size_class(size_t n) {

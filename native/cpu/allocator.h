@@ -14,7 +14,7 @@ void cached_free(void* p, size_t nbytes);
 // Bytes held in free lists (not in use by any tensor).
 int64_t cached_bytes();
 // The bound on cached bytes beyond which freed blocks go back to the system (default: a quarter
-// of the physical memory, at least 2 GiB). set_cache_limit(-1) restores the default; lowering
+// of the memory the process may use — physical, or a container's cgroup limit — at least 2 GiB). set_cache_limit(-1) restores the default; lowering
 // it below what is cached empties the cache.
 int64_t cache_limit();
 void set_cache_limit(int64_t bytes);

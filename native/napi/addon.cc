@@ -167,7 +167,7 @@ Napi::Value GetMatmulPrecision(Info info) {
 }
 
 // setCacheLimit(bytes | null): the bound on the bytes of freed blocks the CPU allocator keeps;
-// null restores the default (a quarter of the physical memory, at least 2 GiB).
+// null restores the default (a quarter of the usable memory, at least 2 GiB).
 Napi::Value SetCacheLimit(Info info) {
   return guarded(info, [&] {
     if (info.Length() < 1 || info[0].IsNull() || info[0].IsUndefined()) {
