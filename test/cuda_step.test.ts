@@ -84,3 +84,24 @@ describe.skipIf(!CUDA)('DINOv2 step on CUDA (float32) matches the CPU step', () 
     }
   }, 120_000);
 });
+
+describe.skipIf(!CUDA)('pretraining on CUDA', () => {
+  it("pretrain({ device: 'cuda' }) trains, checkpoints on the host and resumes to the uninterrupted run's losses", async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { pretrain } = await import('../lib/ssl/trainer.js');
+    const root = mkdtempSync(join(tmpdir(), 'raddino-cuda-pretrain-'));
+    const { csv } = await R.writeSyntheticDataset(join(root, 'data'), { n: 8, size: 56, seed: 3 });
+    const cfg = R.mergeConfig(R.sslPreset('tiny'), { train: { batchSizePerGpu: 4, officialEpochLength: 2 }, optim: { epochs: 2, warmupEpochs: 1 } });
+    const recs: number[][] = [], again: number[][] = [];
+    const full = await pretrain({ config: cfg, data: csv, out: join(root, 'a'), device: 'cuda', numWorkers: 0, progress: false, onStep: (r) => recs.push([r.step, r.loss]) });
+    expect(full.model.device).toMatch(/^cuda/);
+    full.model.dispose();
+    const half = await pretrain({ config: cfg, data: csv, out: join(root, 'b'), device: 'cuda', numWorkers: 0, progress: false, stopAfter: 2, onStep: (r) => again.push([r.step, r.loss]) });
+    half.model.dispose();
+    const rest = await pretrain({ config: cfg, data: csv, out: join(root, 'b'), device: 'cuda', numWorkers: 0, progress: false, resume: true, onStep: (r) => again.push([r.step, r.loss]) });
+    rest.model.dispose();
+    expect(again).toEqual(recs);
+  }, 300_000);
+});

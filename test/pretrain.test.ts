@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCheckpoint, memory, mergeConfig, sslPreset, writeSyntheticDataset, type SSLConfig } from '../lib/index.js';
+import { cudaAvailable, loadCheckpoint, memory, mergeConfig, sslPreset, writeSyntheticDataset, type SSLConfig } from '../lib/index.js';
 import { pretrain, type StepRecord } from '../lib/ssl/trainer.js';
 import { main } from '../lib/cli/index.js';
 import { readConfigFile } from '../lib/cli/pretrain.js';
@@ -142,6 +142,14 @@ describe('raddino CLI', () => {
       expect(existsSync(join(root, 'run_f', 'checkpoint.safetensors'))).toBe(false);
       expect(await main(['node', 'raddino', 'pretrain', '--threads', 'two', '--data', csv, '--out', join(root, 'x')])).toBe(2);
       expect(await main(['node', 'raddino', 'pretrain', '--precision', 'float16', '--data', csv, '--out', join(root, 'x')])).toBe(2);
+      expect(await main(['node', 'raddino', 'pretrain', '--preset', 'tiny', '--device', 'tpu', '--data', csv, '--out', join(root, 'run_tpu')])).toBe(1);
+      expect(err.join('')).toMatch(/pretrain: option 'device' is "tpu" \(expected 'cpu' or 'cuda'\)/);
+      expect(existsSync(join(root, 'run_tpu'))).toBe(false);
+      if (!cudaAvailable()) {  // the backend's own reason, before anything is written
+        expect(await main(['node', 'raddino', 'pretrain', '--preset', 'tiny', '--device', 'cuda', '--data', csv, '--out', join(root, 'run_cuda')])).toBe(1);
+        expect(err.join('')).toMatch(/pretrain: device 'cuda' is not available: /);
+        expect(existsSync(join(root, 'run_cuda'))).toBe(false);
+      }
       expect(err.join('')).toMatch(/--precision <p>' argument 'float16' is invalid. Allowed choices are float32, bfloat16/);
     } finally {
       process.stderr.write = write;

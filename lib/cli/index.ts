@@ -30,6 +30,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--steps <n>', 'stop after this many optimisation steps in total (default: epochs x epoch length)').argParser(int('--steps', 1)))
     .addOption(new Option('--threads <n>', 'CPU threads for the kernels').argParser(int('--threads', 1)))
     .addOption(new Option('--workers <n>', 'data-loading worker threads').argParser(int('--workers', 0)))
+    .addOption(new Option('--device <d>', "where the model trains: 'cpu' (default) or 'cuda' (needs the CUDA backend, npm run build:cuda)"))
     .addOption(new Option('--precision <p>', "matmul precision of the training step (train.matmulPrecision): 'bfloat16' = mixed precision, about 2x faster on CPUs with AVX512-BF16")
       .choices(['float32', 'bfloat16']))
     .addOption(new Option('--checkpoint-every <n>', 'write a checkpoint every n steps (and at the end)').argParser(int('--checkpoint-every', 1)))
@@ -54,7 +55,7 @@ export function buildProgram(): Command {
       await runPretrainCommand({
         config: opts.config, preset: opts.preset, data: opts.data, out: opts.out, resume: Boolean(opts.resume), init: opts.init,
         steps: opts.steps, threads: opts.threads, workers: opts.workers, checkpointEvery: opts.checkpointEvery, json: Boolean(opts.json),
-        precision: opts.precision,
+        precision: opts.precision, device: opts.device,
       });
     });
 

@@ -19,6 +19,8 @@ export interface PretrainCommand {
   workers?: number;
   checkpointEvery?: number;
   json: boolean;
+  /** 'cpu' (default) or 'cuda'. */
+  device?: string;
   /** Overrides the config's train.matmulPrecision (a resumed run keeps its own). */
   precision?: 'float32' | 'bfloat16';
 }
@@ -67,7 +69,7 @@ export async function runPretrainCommand(o: PretrainCommand): Promise<void> {
     config = mergeConfig(config, { train: { matmulPrecision: o.precision } });
   }
   const res = await pretrain({
-    config, data: o.data, out: o.out, resume: o.resume, init: o.init, steps: o.steps, numWorkers: o.workers,
+    config, data: o.data, out: o.out, resume: o.resume, init: o.init, steps: o.steps, numWorkers: o.workers, device: o.device,
     checkpointEvery: o.checkpointEvery, augmentation: o.preset === 'raddino' ? { preset: 'raddino' } : undefined,
   });
   res.model.dispose();

@@ -19,10 +19,12 @@ import { DataLoader, type LoaderOptions } from '../data/loader.js';
 import { openDataset, type ImageDataset } from '../data/dataset.js';
 import { disposeBatch } from '../data/collate.js';
 import type { AugmentationOptions } from '../data/augment.js';
+import { cudaAvailable, cudaInfo } from '../tensor/memory.js';
 import { Generator } from '../tensor/random.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { AdamW } from '../optim/adamw.js';
 import { mergeConfig, validateConfig, type SSLConfig } from './config.js';
+import { toDeviceBatch } from './batch.js';
 import { SSLMetaArch } from './meta_arch.js';
 import { buildSchedules } from './schedules.js';
 
@@ -48,6 +50,11 @@ export interface PretrainOptions {
   numWorkers?: number;
   augmentation?: AugmentationOptions;
   loader?: Partial<Omit<LoaderOptions, 'batchSize' | 'seed' | 'augmentation' | 'numWorkers'>>;
+  /**
+   * Where the model trains: 'cpu' (default) or 'cuda' (needs the CUDA backend: see cudaInfo()).
+   * Batches are made on the CPU by the loader and copied over; checkpoints are the same files.
+   */
+  device?: string;
   /** Draw a progress bar (default true; false for silence). */
   progress?: boolean;
   /** Called with each step's metrics record. */
@@ -147,6 +154,14 @@ export function augmentationFor(cfg: SSLConfig, extra: AugmentationOptions = {})
 export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const where = 'pretrain';
   const out = opts.out;
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu' && !/^cuda(:\d+)?$/.test(device)) throw new RangeError(`${where}: option 'device' is ${JSON.stringify(device)} (expected 'cpu' or 'cuda')`);
+  if (device !== 'cpu' && !cudaAvailable()) {
+    const info = cudaInfo() as { code?: string; message?: string };
+    const e = new Error(`${where}: device '${device}' is not available: ${info.message ?? 'no CUDA backend'}`) as Error & { code?: string };
+    e.code = info.code;
+    throw e;  // before anything is written
+  }
   mkdirSync(out, { recursive: true });
   const ckptPath = join(out, 'checkpoint.safetensors');
   const cfgPath = join(out, 'config.json');
@@ -165,7 +180,7 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
   const dataset = typeof opts.data === 'string' ? openDataset(opts.data) : opts.data;
   const seed = cfg.train.seed;
   const generator = new Generator(seed);
-  const model = new SSLMetaArch(cfg, { generator });
+  const model = new SSLMetaArch(cfg, { generator }).to(device);  // before the optimizer: its moments go where the parameters are
   let loader: DataLoader | null = null;
   let optimizer: AdamW | null = null;
   try {
@@ -223,14 +238,21 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       const { tensors, steps } = optimizerTensors(optimizer!);
       const dict = model.stateDict();
       try {
-        for (const [k, t] of tensors) dict.set(k, t);
+        for (const [k, t] of tensors) dict.set(k, device === 'cpu' ? t : t.cpu());  // host copies of device moments (disposed below)
+        if (device !== 'cpu') {
+          for (const [k, t] of dict) {
+            if (k.startsWith('optimizer.') || t.device === 'cpu') continue;
+            dict.set(k, t.cpu());
+            t.dispose();
+          }
+        }
         const state: RunState = {
           version: 1, step, generator: generator.getState(), optimizerSteps: steps,
           loader: { seed, batchSize: cfg.train.batchSizePerGpu, stepsPerEpoch: spe },
         };
         await saveCheckpoint(ckptPath, dict, state as unknown as Record<string, unknown>);
       } finally {
-        for (const [k, t] of dict) if (!k.startsWith('optimizer.')) t.dispose();
+        for (const [k, t] of dict) if (!k.startsWith('optimizer.') || device !== 'cpu') t.dispose();
       }
     };
 
@@ -248,10 +270,12 @@ export async function pretrain(opts: PretrainOptions): Promise<PretrainResult> {
       const batch = await loader.next();
       let losses;
       const values = schedules.at(step);
+      const onDevice = device === 'cpu' ? batch : toDeviceBatch(batch, device);
       try {
-        losses = model.trainStep(batch, optimizer, values);
+        losses = model.trainStep(onDevice, optimizer, values);
       } finally {
         disposeBatch(batch);
+        if (onDevice !== batch) disposeBatch(onDevice);
       }
       if (!Number.isFinite(losses.total)) {
         throw new Error(`${where}: the loss is ${losses.total} at step ${step} (dino local ${losses.dinoLocal}, dino global ${losses.dinoGlobal}, koleo ${losses.koleo}, ibot ${losses.ibot}); the last checkpoint is step ${lastSaved}`);
