@@ -330,8 +330,8 @@ describe('SSLMetaArch', () => {
     expect(differs, 'bfloat16 products were used').toBe(true);
   });
 
-  it('memory() stays flat over training steps (every intermediate is freed)', () => {
-    const cfg = tiny({ student: { dropPathRate: 0.3, dropPathUniform: true } });
+  it.each(['float32', 'bfloat16'] as const)('memory() stays flat over training steps (every intermediate is freed), %s matmuls', (matmulPrecision) => {
+    const cfg = tiny({ student: { dropPathRate: 0.3, dropPathUniform: true }, train: { matmulPrecision } });
     const arch = new SSLMetaArch(cfg, { generator: new R.Generator(13) });
     const opt = arch.createOptimizer();
     const sch = R.buildSchedules(cfg);
