@@ -53,37 +53,33 @@ void pack_a_any(int mr, int64_t m, int64_t k, const float* a, int64_t rsa, int64
   }
 }
 
-void pack_b_any(int nr, int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t csb, uint32_t* dst) {
+namespace {
+// The any-stride B packer over bfloat16 patterns (uint16_t, taken as they are) or float32 (rounded).
+inline uint32_t bf16_bits(uint16_t v) { return v; }
+inline uint32_t bf16_bits(float v) { return f32_to_bf16(v); }
+
+template <typename T>
+void pack_b_any_t(int nr, int64_t k, int64_t n, const T* b, int64_t rsb, int64_t csb, uint32_t* dst) {
   const int64_t kp = (k + 1) / 2;
   for (int64_t j0 = 0; j0 < n; j0 += nr, dst += kp * nr) {
     const int np = static_cast<int>(std::min<int64_t>(nr, n - j0));
     for (int64_t q = 0; q < kp; ++q) {
       uint32_t* d = dst + q * nr;
-      const uint16_t* src = b + 2 * q * rsb + j0 * csb;
+      const T* src = b + 2 * q * rsb + j0 * csb;
       const bool odd = 2 * q + 1 < k;
-      for (int j = 0; j < np; ++j) {
-        d[j] = static_cast<uint32_t>(src[j * csb]) | (odd ? static_cast<uint32_t>(src[j * csb + rsb]) << 16 : 0u);
-      }
+      for (int j = 0; j < np; ++j) d[j] = bf16_bits(src[j * csb]) | (odd ? bf16_bits(src[j * csb + rsb]) << 16 : 0u);
       for (int j = np; j < nr; ++j) d[j] = 0;
     }
   }
 }
+}  // namespace
+
+void pack_b_any(int nr, int64_t k, int64_t n, const uint16_t* b, int64_t rsb, int64_t csb, uint32_t* dst) {
+  pack_b_any_t(nr, k, n, b, rsb, csb, dst);
+}
 
 void pack_b_any_f32(int nr, int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, uint32_t* dst) {
-  const int64_t kp = (k + 1) / 2;
-  for (int64_t j0 = 0; j0 < n; j0 += nr, dst += kp * nr) {
-    const int np = static_cast<int>(std::min<int64_t>(nr, n - j0));
-    for (int64_t q = 0; q < kp; ++q) {
-      uint32_t* d = dst + q * nr;
-      const float* src = b + 2 * q * rsb + j0 * csb;
-      const bool odd = 2 * q + 1 < k;
-      for (int j = 0; j < np; ++j) {
-        d[j] = static_cast<uint32_t>(f32_to_bf16(src[j * csb])) |
-               (odd ? static_cast<uint32_t>(f32_to_bf16(src[j * csb + rsb])) << 16 : 0u);
-      }
-      for (int j = np; j < nr; ++j) d[j] = 0;
-    }
-  }
+  pack_b_any_t(nr, k, n, b, rsb, csb, dst);
 }
 
 }  // namespace gemm_bf16_detail
