@@ -68,17 +68,19 @@ describe('ema_ (the teacher update)', () => {
       R.ema_(t, s, m);
       expect(t.dtype).toBe('bfloat16');
       expectClose(vals(t), ref, { rtol: 2 ** -8, atol: 1e-30 }, 'bf16');
-      // float32 with the fused kernel turned off: the same path, equal to the kernel to rounding
-      const a = R.randn([7, 9], { generator: new R.Generator(3) }), b = R.randn([7, 9], { generator: new R.Generator(4) });
-      const a2 = a.clone();
-      R.ema_(a, b, 0.996);
-      R.setFusedKernels({ ema: false });
-      try {
-        R.ema_(a2, b, 0.996);
-      } finally {
-        R.setFusedKernels({ ema: true });
+      // float32 and float64 with the fused kernel turned off: computed in their own precision
+      for (const [dtype, tol] of [['float32', 2e-7], ['float64', 1e-15]] as const) {
+        const a = R.randn([7, 9], { generator: new R.Generator(3), dtype }), b = R.randn([7, 9], { generator: new R.Generator(4), dtype });
+        const a2 = a.clone();
+        R.ema_(a, b, 0.996);
+        R.setFusedKernels({ ema: false });
+        try {
+          R.ema_(a2, b, 0.996);
+        } finally {
+          R.setFusedKernels({ ema: true });
+        }
+        expectClose(vals(a2), vals(a), { rtol: tol, atol: tol }, `${dtype} fallback`);
       }
-      expectClose(vals(a2), vals(a), { rtol: 2e-7, atol: 1e-7 }, 'float32 fallback');
       expect(() => R.setFusedKernels({ softmax: false } as never)).toThrow(/setFusedKernels: unknown kernel 'softmax' \(expected attention, bicubic or ema\)/);
       expect(() => R.ema_(t, R.zeros([6, 5]), 0.5)).toThrow(/ema: argument 'source' is float32 \[6, 5\] on cpu \(expected bfloat16 \[6, 5\] on cpu/);
       expect(() => R.ema_(t, s, -1)).toThrow(/ema: argument 'momentum' is -1/);

@@ -109,14 +109,7 @@ export abstract class Module {
     noGrad(() => {
       for (const [k, t] of own) {
         const v = src.get(k);
-        if (!v) continue;
-        if (v.device === t.device) {
-          t.copy_(v);
-        } else {  // e.g. a checkpoint read on the CPU into a model on 'cuda'
-          const moved = v.to({ device: t.device });
-          t.copy_(moved);
-          moved.dispose();
-        }
+        if (v) t.copy_(v);  // (also from another device: a checkpoint read on the CPU into a model on 'cuda')
       }
     });
     return { missingKeys, unexpectedKeys };

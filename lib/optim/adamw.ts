@@ -88,15 +88,8 @@ export class AdamW {
       this.state.set(param, s);
     }
     s.step = state.step;
-    for (const [dst, src] of [[s.expAvg, state.expAvg], [s.expAvgSq, state.expAvgSq]] as const) {
-      if (src.device === dst.device) {
-        dst.copy_(src);
-      } else {  // e.g. moments read from a checkpoint on the CPU for parameters on 'cuda'
-        const moved = src.to({ device: dst.device });
-        dst.copy_(moved);
-        moved.dispose();
-      }
-    }
+    s.expAvg.copy_(state.expAvg);  // (from the CPU too, for parameters on 'cuda')
+    s.expAvgSq.copy_(state.expAvgSq);
   }
 
   /** Frees the moment estimates. */

@@ -18,9 +18,10 @@ export function ema_(target: Tensor, source: Tensor, momentum: number): void {
     throw new TypeError(`ema: argument 'source' is ${source.dtype} [${source.shape.join(', ')}] on ${source.device} (expected ${target.dtype} [${target.shape.join(', ')}] on ${target.device}, the target's)`);
   }
   if (!(momentum >= 0 && momentum <= 1)) throw new RangeError(`ema: argument 'momentum' is ${momentum} (expected a number in [0, 1])`);
-  // In float32 (a no-op cast for float32 targets), rounded to the target's dtype once.
+  // Half types in float32, rounded to the target's dtype once; float32 and float64 in their own.
+  const wide = target.dtype === 'float64' ? 'float64' : 'float32';
   noGrad(() => {
-    const t32 = target.to('float32'), s32 = source.to('float32');
+    const t32 = target.to(wide), s32 = source.to(wide);
     const a = t32.mul(momentum), b = s32.mul(1 - momentum), s = a.add(b);
     target.copy_(s);
     for (const t of [t32, s32, a, b, s]) t.dispose();

@@ -243,18 +243,21 @@ export class Tensor {
   }
 
   /**
-   * In place: copies src (broadcast, converted to this dtype) into this tensor, or into the
-   * region of it that `region(this)` views. Not recorded by autograd; returns this.
+   * In place: copies src (broadcast, converted to this dtype, brought over from another device)
+   * into this tensor, or into the region of it that `region(this)` views. Not recorded by
+   * autograd; returns this.
    */
   copy_(src: Tensor, region?: (self: Tensor) => Tensor): this {
     if (this.requiresGrad && isGradEnabled()) {
       throw new Error('copy_: in-place copy into a tensor that requires grad (use noGrad() for parameter updates)');
     }
     const dst = region ? region(this) : this;
+    const from = src.device === this.device ? src.handle('copy_') : native.toDevice(src.handle('copy_'), this.device);
     try {
-      native.copyInto(dst.handle('copy_'), src.handle('copy_'));
+      native.copyInto(dst.handle('copy_'), from);
     } finally {
       if (dst !== this) dst.dispose();
+      if (from !== src._h) from.dispose();
     }
     return this;
   }
