@@ -200,6 +200,10 @@ describe('demo', () => {
     const r = await runDemo({ ...tinyDemo, out: join(root, 'demo_steps'), steps: 5 });
     expect(r.steps).toBe(4);  // whole epochs of 2 steps
     expect(r.pretrained.ci[0]).toBeLessThanOrEqual(r.pretrained.value);
+    // --precision bfloat16 reaches the run's config
+    const b = await runDemo({ ...tinyDemo, out: join(root, 'demo_bf16'), steps: 4, precision: 'bfloat16' });
+    expect(JSON.parse(readFileSync(join(root, 'demo_bf16', 'run', 'config.json'), 'utf8')).config.train.matmulPrecision).toBe('bfloat16');
+    expect(b.steps).toBe(4);
     await expect(runDemo({ ...tinyDemo, out: join(root, 'demo_bad'), steps: 3 })).rejects.toThrow(/option 'steps' is 3/);
   }, 120_000);
 

@@ -31,6 +31,10 @@ export interface DemoOptions {
   minutes?: number;
   threads?: number;
   workers?: number;
+  /** Matmul precision of the pretraining (train.matmulPrecision; default float32, so results match on every CPU). */
+  precision?: 'float32' | 'bfloat16';
+  /** Where the model trains and embeds: 'cpu' (default) or 'cuda'. */
+  device?: string;
   /** Seed of the data and of the model. */
   seed?: number;
   /** Overrides of the demo's configuration (tests use a smaller one). */
@@ -119,6 +123,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const nuisance = opts.nuisance ?? 2;
   let cfg: SSLConfig = mergeConfig(sslPreset('default'), DEMO_CONFIG);
   if (opts.config) cfg = mergeConfig(cfg, opts.config);
+  if (opts.precision) cfg = mergeConfig(cfg, { train: { matmulPrecision: opts.precision } });
+  const device = opts.device ?? 'cpu';
   cfg = mergeConfig(cfg, { train: { seed } });
   const size = opts.imageSize ?? cfg.crops.globalCropsSize;
   const nPre = opts.nPretrain ?? 1024, nTrain = opts.nProbeTrain ?? 600, nTest = opts.nProbeTest ?? 2000;
@@ -128,7 +134,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     // 3. frozen features: the teacher backbone (what DINOv2 evaluates) vs the same architecture at random init
     t = performance.now();
     const pretrained = run.model.teacher.backbone;
-    const random = new DinoVisionTransformer(backboneConfig(cfg, 'teacher'), { generator: new Generator(seed + 7) });
+    const random = new DinoVisionTransformer(backboneConfig(cfg, 'teacher'), { generator: new Generator(seed + 7) }).to(device);
     const feats = (m: DinoVisionTransformer) => ({
       train: extractFeatures(m, train.imgs, { size, grid: DEMO_GRID }),
       test: extractFeatures(m, test.imgs, { size, grid: DEMO_GRID }),
@@ -171,7 +177,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const epochs = Math.floor(steps / epochLen);
     cfg = mergeConfig(cfg, { optim: { epochs, warmupEpochs: Math.min(cfg.optim.warmupEpochs, epochs - 1) } });
     log(`demo: pretraining for ${epochs * epochLen} steps of ${cfg.train.batchSizePerGpu} images (${epochs} epochs of ${epochLen})`);
-    return finish(await pretrain({ config: cfg, data: ds.csv, out: join(out, 'run'), numWorkers: opts.workers, augmentation: DEMO_AUGMENTATION }));
+    return finish(await pretrain({ config: cfg, data: ds.csv, out: join(out, 'run'), numWorkers: opts.workers, augmentation: DEMO_AUGMENTATION, device }));
   }
   const budgetS = opts.minutes * 60;
   if (!(budgetS > 0)) throw new RangeError(`runDemo: option 'minutes' is ${opts.minutes} (expected a positive number)`);
@@ -181,7 +187,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   // the last 4 step times.
   const stamps: number[] = [];
   const probeRun = await pretrain({
-    config: mergeConfig(cfg, { optim: { epochs: 1 } }), data: ds.csv, out: join(out, 'calibrate'), stopAfter: 10, numWorkers: opts.workers, progress: false, augmentation: DEMO_AUGMENTATION,
+    config: mergeConfig(cfg, { optim: { epochs: 1 } }), data: ds.csv, out: join(out, 'calibrate'), stopAfter: 10, numWorkers: opts.workers, progress: false, augmentation: DEMO_AUGMENTATION, device,
     onStep: () => { stamps.push(performance.now()); },
   });
   probeRun.model.dispose();
@@ -190,7 +196,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const epochs = Math.max(2, Math.floor(budgetS / perStep / epochLen));
   cfg = mergeConfig(cfg, { optim: { epochs, warmupEpochs: Math.min(cfg.optim.warmupEpochs, epochs - 1) } });
   log(`demo: about ${perStep.toFixed(2)} s per step of ${cfg.train.batchSizePerGpu} images; pretraining for ${epochs * epochLen} steps (${epochs} epochs of ${epochLen})`);
-  return finish(await pretrain({ config: cfg, data: ds.csv, out: join(out, 'run'), numWorkers: opts.workers, augmentation: DEMO_AUGMENTATION, timeBudgetS: budgetS * 1.25 }));
+  return finish(await pretrain({ config: cfg, data: ds.csv, out: join(out, 'run'), numWorkers: opts.workers, augmentation: DEMO_AUGMENTATION, timeBudgetS: budgetS * 1.25, device }));
 }
 
 /** Prints the demo's table (and, with json, the one-line JSON result last). */

@@ -45,7 +45,9 @@ export function buildProgram(): Command {
     .action(async (opts) => {
       if (opts.demo) {
         const { runDemo, printDemo } = await import('./demo.js');
-        printDemo(await runDemo({ out: opts.out, steps: opts.demoSteps, minutes: opts.demoMinutes, threads: opts.threads, workers: opts.workers }), Boolean(opts.json));
+        printDemo(await runDemo({
+          out: opts.out, steps: opts.demoSteps, minutes: opts.demoMinutes, threads: opts.threads, workers: opts.workers, precision: opts.precision, device: opts.device,
+        }), Boolean(opts.json));
         return;
       }
       for (const k of ['data', 'out'] as const) {

@@ -70,6 +70,7 @@ export function extractFeatures(model: DinoVisionTransformer, images: readonly F
       const feats = tidy(() => noGrad(() => {
         let input = fromTypedArray(x, [B, 3, size, size]);
         if (model.config.dtype !== 'float32') input = input.to(model.config.dtype);
+        if (model.device !== 'cpu') input = input.to({ device: model.device });
         const f = model.forwardFeatures(input);
         const out = opts.withMeanPatch ? cat([f.xNormClstoken, f.xNormPatchtokens.mean(1)], 1) : f.xNormClstoken;  // (B, F)
         return [out.to('float32').dataSync() as Float32Array, grid > 0 ? f.xNormPatchtokens.to('float32').dataSync() as Float32Array : null] as const;
