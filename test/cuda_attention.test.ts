@@ -10,6 +10,7 @@
 // of each output, ||got - ref|| / ||ref|| <= TOL[dtype].rtol, plus every element within
 // TOL[dtype].atol + 4 rtol max|ref| (no stray element hides behind a good norm) and no NaN.
 import { describe, expect, it } from 'vitest';
+import * as R from '../lib/index.js';
 import { cudaAvailable, supports } from '../lib/index.js';
 import { native, type NativeTensor } from '../lib/tensor/native.js';
 import { TOL, prng } from './helpers.js';
@@ -201,5 +202,10 @@ describe('CUDA flash attention against the CPU attention (float64)', () => {
     const q = native.toDevice(f, 'cuda');
     expect(() => native.attention(q, q, q, 0.125)).toThrow(/attention/);
     for (const t of [f, q]) t.dispose();
+    // the functional form takes the composed path there (matmul, softmax, matmul) and matches the CPU kernel
+    const x = R.randn([1, 2, 9, 64], { generator: new R.Generator(5) }), xc = x.to('cuda');
+    const ref = R.attention(x, x, x), got = R.attention(xc, xc, xc).cpu();
+    expect(got.sub(ref).abs().max().item()).toBeLessThan(1e-5 * Math.max(1, ref.abs().max().item()));
+    for (const t of [x, xc, ref, got]) t.dispose();
   });
 });
