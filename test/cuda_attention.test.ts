@@ -13,19 +13,11 @@ import { describe, expect, it } from 'vitest';
 import * as R from '../lib/index.js';
 import { cudaAvailable, supports } from '../lib/index.js';
 import { native, type NativeTensor } from '../lib/tensor/native.js';
-import { TOL, prng } from './helpers.js';
+import { TOL, prng, hostValues } from './helpers.js';
 
 type H = NativeTensor;
 const CUDA = cudaAvailable();
 
-function host(t: H): Float64Array {
-  const c = native.toDevice(t, 'cpu');
-  const d = native.cast(c, 'float64');
-  const out = new Float64Array(native.toBuffer(d));
-  d.dispose();
-  if (c !== t) c.dispose();
-  return out;
-}
 
 function values(n: number, seed: number, amp: number): Float32Array {
   const r = prng(seed);
@@ -65,7 +57,7 @@ function place(vals: Float32Array, shape: number[], dtype: string, device: strin
 
 function check(name: string, got: H, want: H, dtype: string): { rel: number; worst: number } {
   expect(got.shape, `${name}: shape`).toEqual(want.shape);
-  const g = host(got), w = host(want);
+  const g = hostValues(got), w = hostValues(want);
   const tol = TOL[dtype];
   let num = 0, den = 0, maxRef = 0;
   for (let i = 0; i < w.length; i++) maxRef = Math.max(maxRef, Math.abs(w[i]));
@@ -158,7 +150,7 @@ describe('CUDA flash attention against the CPU attention (float64)', () => {
         const runs = [0, 1].map(() => {
           const [o, l] = native.attention(q, k, v, 0.125);
           const gr = native.attentionBackward(q, k, v, o, l, g, 0.125);
-          const vals = [o, l, gr[0], gr[1], gr[2]].map(host);
+          const vals = [o, l, gr[0], gr[1], gr[2]].map((t) => hostValues(t));
           for (const t of [o, l, ...gr]) t.dispose();
           return vals;
         });

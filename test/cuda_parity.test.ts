@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { cudaAvailable, opNames, supports } from '../lib/index.js';
 import { native, type NativeTensor } from '../lib/tensor/native.js';
-import { TOL, prng } from './helpers.js';
+import { TOL, prng, hostValues } from './helpers.js';
 
 type H = NativeTensor;
 type Layout = 'contiguous' | 'permuted' | 'sliced';
@@ -56,15 +56,6 @@ function makeInput(inp: Input, dtype: string, seed: number, device: string): H {
   return out;
 }
 
-// Host float64 values of any tensor (any device, any dtype).
-function hostValues(t: H): Float64Array {
-  const c = native.toDevice(t, 'cpu');
-  const d = native.cast(c, 'float64');
-  const out = new Float64Array(native.toBuffer(d));
-  d.dispose();
-  if (c !== t) c.dispose();
-  return out;
-}
 
 function expectClose(name: string, got: H, want: H, dtype: string): void {
   expect(got.shape, `${name}: shape`).toEqual(want.shape);

@@ -2,6 +2,7 @@
 // broadcast) that give the same logical values, a float64 reference toolkit and comparisons.
 import { expect } from 'vitest';
 import { DType, Tensor, tensor } from '../lib/index.js';
+import { native, type NativeTensor } from '../lib/tensor/native.js';
 
 /** Tolerances per dtype, in one place: |a - e| <= atol + rtol * |e|. */
 export const TOL: Record<string, { rtol: number; atol: number }> = {
@@ -173,4 +174,25 @@ export function expectClose(actual: Tensor | ArrayLike<number>, expected: ArrayL
 /** The values of a tensor as float64 numbers (row-major logical order). */
 export function vals(t: Tensor): number[] {
   return Array.from(t.dataSync() as ArrayLike<number | bigint>, Number);
+}
+
+/** The PyTorch reference scripts' LCG (test/scripts/*_reference.py): floats in [-1, 1) with 24-bit resolution. */
+export function lcg(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(1664525, x) + 1013904223) >>> 0;
+    out[i] = ((x >>> 8) / 16777216) * 2 - 1;
+  }
+  return out;
+}
+
+/** Host float64 values of a native tensor of any device and dtype. */
+export function hostValues(t: NativeTensor): Float64Array {
+  const c = native.toDevice(t, 'cpu');
+  const d = native.cast(c, 'float64');
+  const out = new Float64Array(native.toBuffer(d));
+  d.dispose();
+  if (c !== t) c.dispose();
+  return out;
 }

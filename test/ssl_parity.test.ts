@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as R from '../lib/index.js';
 import { DINOHead, SSLBatch, SSLConfig, SSLMetaArch, Tensor } from '../lib/index.js';
-import { vals } from './helpers.js';
+import { vals, lcg } from './helpers.js';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'ssl');
 const cases = JSON.parse(readFileSync(join(DIR, 'cases.json'), 'utf8'));
@@ -20,16 +20,6 @@ const E = (k: string): Tensor => {
 };
 const TOL = Number(process.env.SSL_TOL ?? 1e-5);
 
-/** The reference's LCG (vit_reference.py): floats in [-1, 1) with 24-bit resolution. */
-function lcg(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(1664525, x) + 1013904223) >>> 0;
-    out[i] = ((x >>> 8) / 16777216) * 2 - 1;
-  }
-  return out;
-}
 const lcgT = (shape: number[], seed: number) => R.tensor(lcg(shape.reduce((a, b) => a * b, 1), seed), shape);
 
 /** Whole-tensor relative error: max |ours - torch| <= tol * max |torch| (as test/vit_parity.test.ts). */

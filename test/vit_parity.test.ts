@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as R from '../lib/index.js';
 import { DinoVisionTransformer, loadSafetensorsSync, Tensor } from '../lib/index.js';
-import { vals } from './helpers.js';
+import { vals, lcg } from './helpers.js';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'vit');
 const { config, cases } = JSON.parse(readFileSync(join(DIR, 'cases.json'), 'utf8'));
@@ -28,16 +28,6 @@ function expectRel(actual: Tensor, expected: Tensor, what: string): void {
   expect(err / scale, `${what}: max error ${err} at ${at} (ours ${a[at]}, torch ${e[at]}), scale ${scale}`).toBeLessThanOrEqual(1e-5);
 }
 
-/** The reference's LCG: floats in [-1, 1) with 24-bit resolution. */
-function lcg(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(1664525, x) + 1013904223) >>> 0;
-    out[i] = ((x >>> 8) / 16777216) * 2 - 1;
-  }
-  return out;
-}
 const image = (B: number, h: number, w: number, seed: number) => R.tensor(lcg(B * 3 * h * w, seed), [B, 3, h, w]);
 const mask = (B: number, n: number, seed: number) => R.tensor(lcg(B * n, seed), [B, n]).gt(0.2);
 
