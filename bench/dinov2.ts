@@ -24,14 +24,21 @@ function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Step
   }
 }
 
-/** GFLOP of one step: student forward+backward (3x forward) on all crops, teacher forward on the global crops, the head on cls and masked tokens. */
+/**
+ * GFLOP of one step as we compute it: student forward+backward (3x forward) on all crops, teacher
+ * forward on the global crops, the head on cls and masked tokens; the last block's FFN runs only
+ * on the tokens the losses read (the cls tokens and the masked patches, forwardTokens).
+ */
 function stepGflop(B: number, gs: number, ls: number, nLocal: number, K: number): number {
   const d = 384, depth = 12, hidden = 2048, bn = 256;
-  const N = (gs / 14) ** 2;
+  const N = (gs / 14) ** 2, n = (ls / 14) ** 2;
   const M = B * N * 0.3;  // half of the 2B crops masked, mean ratio 0.3
   const head = 2 * (d * hidden + hidden * hidden + hidden * bn + bn * K) / 1e9;
-  const student = 3 * (2 * B * vitGflop(d, depth, gs) + nLocal * B * vitGflop(d, depth, ls) + (nLocal * B + 2 * B + M) * head);
-  const teacher = 2 * B * vitGflop(d, depth, gs) + (2 * B + M) * head;
+  const ffn = (2 * 8 * d * d) / 1e9;  // one token through fc1 and fc2
+  const unreadGlobal = 2 * B * N - M, unreadLocal = nLocal * B * n;  // tokens that skip the last FFN
+  const student = 3 * (2 * B * vitGflop(d, depth, gs) + nLocal * B * vitGflop(d, depth, ls) + (nLocal * B + 2 * B + M) * head
+    - (unreadGlobal + unreadLocal) * ffn);
+  const teacher = 2 * B * vitGflop(d, depth, gs) + (2 * B + M) * head - unreadGlobal * ffn;
   return student + teacher;
 }
 

@@ -98,6 +98,52 @@ describe('DinoVisionTransformer', () => {
     }
   });
 
+  it('forwardTokens equals forwardFeatures at the cls tokens and the chosen patches, gradients included, in every drop-path regime', () => {
+    for (const rate of [0, 0.05, 0.4]) {
+      const g = new R.Generator(5);
+      const m = new R.DinoVisionTransformer({ imgSize: 42, embedDim: 24, depth: 3, numHeads: 2, numRegisterTokens: 2, dropPathRate: rate, dtype: 'float64' }, { generator: g });
+      m.train();
+      const B = 3, N = 9;
+      const x = R.randn([B, 3, 42, 42], { dtype: 'float64', generator: new R.Generator(6) });
+      const masks = R.tensor(Array.from({ length: B * N }, (_, i) => i % 4 === 1), [B, N], 'bool');
+      const picked = [25, 1, 13, 5, 9, 21, 17];  // unsorted, every image, not only masked ones
+      const idx = R.tensor(BigInt64Array.from(picked, BigInt), [picked.length], 'int64');
+      const wc = R.randn([B, 24], { dtype: 'float64', generator: new R.Generator(7) });
+      const wp = R.randn([picked.length, 24], { dtype: 'float64', generator: new R.Generator(8) });
+      const state = g.getState();
+      const run = (tokens: boolean) => {
+        g.setState(state);
+        m.zeroGrad();
+        return R.tidy(() => {
+          let cls: R.Tensor, patches: R.Tensor;
+          if (tokens) ({ cls, patches } = m.forwardTokens(x, { masks, patchIndices: idx }) as { cls: R.Tensor; patches: R.Tensor });
+          else {
+            const f = m.forwardFeatures(x, { masks });
+            cls = f.xNormClstoken;
+            patches = f.xNormPatchtokens.flatten(0, 1).indexSelect(0, idx);
+          }
+          cls.mul(wc).sum().add(patches.mul(wp).sum()).backward();
+          return { cls: vals(cls), patches: vals(patches), grads: [...m.namedParameters()].map(([, p]) => vals(p.grad!)) };
+        });
+      };
+      const full = run(false), sel = run(true);
+      const close = (a: number[], b: number[]) => {
+        expect(a.length).toBe(b.length);
+        for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThanOrEqual(1e-12 * (1 + Math.abs(a[i]!)));
+      };
+      close(sel.cls, full.cls);
+      close(sel.patches, full.patches);
+      full.grads.forEach((gr, i) => close(sel.grads[i]!, gr));
+      expect(g.getState()).toEqual(R.tidy(() => { g.setState(state); m.forwardFeatures(x, { masks }); return g.getState(); }));  // same draws
+      R.tidy(() => {
+        expect(() => m.forwardTokens(x, { patchIndices: R.tensor([27n], [1], 'int64') })).toThrow(/forwardTokens: patch index 27 is out of range \(expected 0..26\)/);
+        expect(() => m.forwardTokens(x, { patchIndices: R.zeros([2, 2]) })).toThrow(/argument 'patchIndices' must be a 1-D int64 tensor/);
+      });
+      for (const t of [x, masks, idx, wc, wp]) t.dispose();
+      m.dispose();
+    }
+  });
+
   it('rejects bad input with clear errors', () => {
     const m = small();
     R.tidy(() => {

@@ -185,6 +185,42 @@ export class DinoVisionTransformer extends Module {
     });
   }
 
+  /**
+   * What the SSL losses read, without the work they do not read: the normed cls tokens (B, D) and
+   * the normed patch tokens at `patchIndices` (M, D), int64 indices into the B N patch tokens
+   * (`xNormPatchtokens.flatten(0, 1)`, as the collate step's mask indices are). Equal to the same
+   * selection from forwardFeatures(): every block but the last runs on all tokens, the last one
+   * runs its attention on all tokens and its FFN only on the rows returned (Block.forwardRows).
+   */
+  forwardTokens(x: Tensor, opts: { masks?: Tensor | null; patchIndices?: Tensor | null } = {}): { cls: Tensor; patches: Tensor | null } {
+    const last = this.blocks[this.blocks.length - 1];
+    const pi = opts.patchIndices ?? null;
+    if (pi && (pi.ndim !== 1 || (pi.dtype !== 'int64' && pi.dtype !== 'int32'))) {
+      throw new RangeError(`forwardTokens: argument 'patchIndices' must be a 1-D int64 tensor (got ${pi.dtype} [${pi.shape.join(', ')}])`);
+    }
+    if (!last) {
+      return tidy(() => {
+        const f = this.forwardFeatures(x, { masks: opts.masks });
+        return { cls: f.xNormClstoken, patches: pi ? f.xNormPatchtokens.flatten(0, 1).indexSelect(0, pi) : null };
+      });
+    }
+    return tidy(() => {
+      let t = this.prepareTokens(x, opts.masks ?? null);
+      for (const blk of this.blocks.slice(0, -1)) t = blk.forward(t);
+      const [B, T] = t.shape;
+      const lead = 1 + this.config.numRegisterTokens, N = T - lead;
+      const idx = pi ? Array.from(pi.dataSync() as ArrayLike<number | bigint>, Number) : [];
+      const rows = new Array<number>(B + idx.length);
+      for (let b = 0; b < B; b++) rows[b] = b * T;
+      idx.forEach((k, i) => {
+        if (!Number.isInteger(k) || k < 0 || k >= B * N) throw new RangeError(`forwardTokens: patch index ${k} is out of range (expected 0..${B * N - 1})`);
+        rows[B + i] = k + (Math.floor(k / N) + 1) * lead;  // image b's patch q is token b T + lead + q
+      });
+      const n = this.norm.forward(last.forwardRows(t, rows));
+      return { cls: n.narrow(0, 0, B), patches: pi ? n.narrow(0, B, idx.length) : null };
+    });
+  }
+
   /** The cls token after the final norm (the features a linear probe reads). */
   forward(x: Tensor): Tensor {
     return tidy(() => this.forwardFeatures(x).xNormClstoken);

@@ -1,5 +1,5 @@
 // The pre-norm transformer block and the patch embedding of DINOv2.
-import { empty, randperm } from '../tensor/creation.js';
+import { bernoulli, empty, randperm, tensor } from '../tensor/creation.js';
 import { Generator } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -78,6 +78,49 @@ export class Block extends Module {
       }
       x = x.add(this.attnResidual(x));
       return x.add(this.ffnResidual(x));
+    });
+  }
+
+  /**
+   * forward(x).flatten(0, 1) at the given rows only, (R, D): the attention branch still runs on
+   * every token (keys and values need them all), the FFN branch only on the rows asked for. The
+   * same random draws as forward(), so that a loss that reads a few tokens of the last block (the
+   * cls token, the masked patches) sees the values forward() gives them at a fraction of the work.
+   * `rows` index x.flatten(0, 1): image b's token t is row b T + t.
+   */
+  forwardRows(x: Tensor, rows: ArrayLike<number>): Tensor {
+    const [B, T] = x.shape;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      if (!Number.isInteger(r) || r < 0 || r >= B * T) throw new RangeError(`Block.forwardRows: row ${r} is out of range (expected 0..${B * T - 1})`);
+    }
+    return tidy(() => {
+      const p = this.sampleDropRatio, dev = { device: x.device };
+      const index = (v: ArrayLike<number>) => tensor(BigInt64Array.from(Array.from(v), BigInt), [v.length], 'int64', dev);
+      this.dropPath1.training = this.dropPath2.training = this.training;
+      const subset = this.training && p > 0.1;
+      if (subset) x = this.dropAddResidual(x, (t) => this.attnResidual(t));
+      else if (this.training && p > 0) x = x.add(this.dropPath1.forward(this.attnResidual(x)));
+      else x = x.add(this.attnResidual(x));
+      const xs = x.flatten(0, 1).indexSelect(0, index(rows));
+      if (subset) {
+        // the rows of the images drawn into the subset get the residual scaled by B / subset
+        const n = Math.max(Math.floor(B * (1 - p)), 1);
+        const drawn = new Set(Array.from(randperm(B, { generator: this.generator }).narrow(0, 0, n).dataSync() as BigInt64Array, Number));
+        const pos: number[] = [];
+        for (let i = 0; i < rows.length; i++) if (drawn.has(Math.floor(rows[i]! / T))) pos.push(i);
+        if (pos.length === 0) return xs;
+        const idx = index(pos);
+        return xs.indexAdd(0, idx, this.ffnResidual(xs.indexSelect(0, idx)), B / n);
+      }
+      if (this.training && p > 0) {
+        // DropPath's per-image mask, drawn as forward() draws it, spread over the rows
+        const keep = 1 - p;
+        const mask = bernoulli(keep, { shape: [B, 1], dtype: x.dtype as 'float32', generator: this.generator }).to(dev);
+        const images = index(Array.from(rows, (r) => Math.floor(r / T)));
+        return xs.add(this.ffnResidual(xs).mul(mask.indexSelect(0, images).div(keep)));
+      }
+      return xs.add(this.ffnResidual(xs));
     });
   }
 

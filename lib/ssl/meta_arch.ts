@@ -157,10 +157,11 @@ export class SSLMetaArch {
     tidy(() => {
       const targets = this.teacherTargets(batch, temp, doIbot);  // (2B, K), (M, K)
       const sb = this.student.backbone;
-      const g = sb.forwardFeatures(batch.globalCrops, { masks: batch.masks });
-      const gCls = g.xNormClstoken;  // (2B, D)
-      const lCls = nLocal > 0 ? sb.forwardFeatures(batch.localCrops!).xNormClstoken : null;  // (n_l B, D)
-      const patches = doIbot ? g.xNormPatchtokens.flatten(0, 1).indexSelect(0, batch.maskIndices) : null;  // (M, D)
+      // only the tokens the losses read leave the last block (forwardTokens)
+      const g = sb.forwardTokens(batch.globalCrops, { masks: batch.masks, patchIndices: doIbot ? batch.maskIndices : null });
+      const gCls = g.cls;  // (2B, D)
+      const lCls = nLocal > 0 ? sb.forwardTokens(batch.localCrops!).cls : null;  // (n_l B, D)
+      const patches = g.patches;  // (M, D)
       // one pass of the DINO head over [local cls, global cls, masked patches (shared head)]
       const rows: Tensor[] = [...(lCls ? [lCls] : []), gCls, ...(patches && !separate ? [patches] : [])];
       const out = this.student.dinoHead.forward(rows.length > 1 ? cat(rows, 0) : gCls);
@@ -205,12 +206,12 @@ export class SSLMetaArch {
   private teacherTargets(batch: SSLBatch, temp: number, doIbot: boolean): { dino: Tensor; ibot: Tensor | null } {
     return noGrad(() => tidy(() => {
       const B = batch.batchSize, M = batch.nMaskedPatches;
-      const out = this.teacher.backbone.forwardFeatures(batch.globalCrops);
-      const cls = out.xNormClstoken;  // (2B, D)
+      const out = this.teacher.backbone.forwardTokens(batch.globalCrops, { patchIndices: doIbot ? batch.maskIndices : null });
+      const cls = out.cls;  // (2B, D)
       const swapped = cat([cls.narrow(0, B, B), cls.narrow(0, 0, B)], 0);
       let clsLogits: Tensor, patchLogits: Tensor | null = null;
       if (doIbot) {
-        const patches = out.xNormPatchtokens.flatten(0, 1).indexSelect(0, batch.maskIndices);  // (M, D)
+        const patches = out.patches!;  // (M, D)
         if (this.teacher.ibotHead === this.teacher.dinoHead) {
           const all = this.teacher.dinoHead.forward(cat([swapped, patches], 0));
           clsLogits = all.narrow(0, 0, 2 * B);
