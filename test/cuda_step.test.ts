@@ -47,9 +47,11 @@ describe('device plumbing of the SSL step (CPU)', () => {
 });
 
 describe.skipIf(!CUDA)('DINOv2 step on CUDA (float32) matches the CPU step', () => {
-  it('losses, student gradients and the EMA teacher agree to 1e-4', () => {
-    for (const centering of ['centering', 'sinkhorn_knopp'] as const) {
-      const cfg = R.mergeConfig(R.sslPreset('tiny'), { train: { centering } });
+  it('losses, student gradients and the EMA teacher agree to 1e-4 (both targets, both drop-path regimes)', () => {
+    // drop path draws its masks and subsets on the input's device, the same numbers as on the CPU
+    const cases = [['centering', 0], ['sinkhorn_knopp', 0], ['centering', 0.05], ['centering', 0.4]] as const;
+    for (const [centering, dropPathRate] of cases) {
+      const cfg = R.mergeConfig(R.sslPreset('tiny'), { train: { centering }, student: { dropPathRate, dropPathUniform: true } });
       const cpu = new SSLMetaArch(cfg, { generator: new R.Generator(21) });
       const gpu = new SSLMetaArch(cfg, { generator: new R.Generator(21) }).to('cuda');
       expect(gpu.device).toMatch(/^cuda/);
@@ -59,7 +61,7 @@ describe.skipIf(!CUDA)('DINOv2 step on CUDA (float32) matches the CPU step', () 
         const b = tinyBatch(40 + step), bg = R.toDeviceBatch(b, 'cuda');
         const lc = cpu.trainStep(b, optCpu, values), lg = gpu.trainStep(bg, optGpu, values);
         for (const k of ['dinoLocal', 'dinoGlobal', 'ibot', 'koleo', 'total'] as const) {
-          expect(Math.abs((lg[k] as number) - (lc[k] as number)), `${centering} step ${step} ${k}`).toBeLessThanOrEqual(1e-4 * Math.abs(lc[k] as number) + 1e-6);
+          expect(Math.abs((lg[k] as number) - (lc[k] as number)), `${centering} dp ${dropPathRate} step ${step} ${k}`).toBeLessThanOrEqual(1e-4 * Math.abs(lc[k] as number) + 1e-6);
         }
         disposeBatch(b);
         disposeBatch(bg);
@@ -74,7 +76,7 @@ describe.skipIf(!CUDA)('DINOv2 step on CUDA (float32) matches the CPU step', () 
           const x = vals(a), y = vals(b.cpu());
           let d = 0, n = 0;
           for (let i = 0; i < x.length; i++) { d += (y[i]! - x[i]!) ** 2; n += x[i]! ** 2; }
-          expect(Math.sqrt(d), `${centering} ${k}`).toBeLessThanOrEqual(1e-4 * Math.sqrt(n) + 1e-7);
+          expect(Math.sqrt(d), `${centering} dp ${dropPathRate} ${k}`).toBeLessThanOrEqual(1e-4 * Math.sqrt(n) + 1e-7);
         }
       });
       optCpu.dispose();

@@ -106,7 +106,7 @@ export class Block extends Module {
       if (subset) {
         // the rows of the images drawn into the subset get the residual scaled by B / subset
         const n = Math.max(Math.floor(B * (1 - p)), 1);
-        const drawn = new Set(Array.from(randperm(B, { generator: this.generator }).narrow(0, 0, n).dataSync() as BigInt64Array, Number));
+        const drawn = new Set(Array.from(randperm(B, { device: x.device, generator: this.generator }).narrow(0, 0, n).dataSync() as BigInt64Array, Number));
         const pos: number[] = [];
         for (let i = 0; i < rows.length; i++) if (drawn.has(Math.floor(rows[i]! / T))) pos.push(i);
         if (pos.length === 0) return xs;
@@ -116,7 +116,7 @@ export class Block extends Module {
       if (this.training && p > 0) {
         // DropPath's per-image mask, drawn as forward() draws it, spread over the rows
         const keep = 1 - p;
-        const mask = bernoulli(keep, { shape: [B, 1], dtype: x.dtype as 'float32', generator: this.generator }).to(dev);
+        const mask = bernoulli(keep, { shape: [B, 1], dtype: x.dtype as 'float32', device: x.device, generator: this.generator });
         const images = index(Array.from(rows, (r) => Math.floor(r / T)));
         return xs.add(this.ffnResidual(xs).mul(mask.indexSelect(0, images).div(keep)));
       }
@@ -127,7 +127,7 @@ export class Block extends Module {
   private dropAddResidual(x: Tensor, residual: (t: Tensor) => Tensor): Tensor {
     const B = x.shape[0];
     const subset = Math.max(Math.floor(B * (1 - this.sampleDropRatio)), 1);
-    const brange = randperm(B, { generator: this.generator }).narrow(0, 0, subset);
+    const brange = randperm(B, { device: x.device, generator: this.generator }).narrow(0, 0, subset);
     const r = residual(x.indexSelect(0, brange));
     return x.flatten(1).indexAdd(0, brange, r.flatten(1), B / subset).reshape(x.shape);
   }

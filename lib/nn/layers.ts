@@ -114,7 +114,7 @@ export class DropPath extends Module {
     if (this.p === 0 || !this.training) return x.reshape(x.shape);
     const keepProb = 1 - this.p;
     return tidy(() => {
-      const mask = bernoulli(keepProb, { shape: [x.shape[0], ...new Array(x.ndim - 1).fill(1)], dtype: x.dtype as 'float32', generator: this.generator });
+      const mask = bernoulli(keepProb, { shape: [x.shape[0], ...new Array(x.ndim - 1).fill(1)], dtype: x.dtype as 'float32', device: x.device, generator: this.generator });
       return x.mul(mask.div(keepProb));
     });
   }
