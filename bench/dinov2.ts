@@ -42,7 +42,13 @@ function stepGflop(B: number, gs: number, ls: number, nLocal: number, K: number)
   return student + teacher;
 }
 
-export async function benchDinov2(opts: { threads: number[]; json: boolean; quick: boolean }): Promise<Row[]> {
+/** The median run of several (by median_s), or undefined when none finished. */
+function medianRun(runs: (StepTiming | undefined)[]): StepTiming | undefined {
+  const ok = runs.filter((r): r is StepTiming => r !== undefined).sort((a, b) => a.median_s - b.median_s);
+  return ok.length ? ok[Math.floor(ok.length / 2)] : undefined;
+}
+
+export async function benchDinov2(opts: { threads: number[]; json: boolean; quick: boolean; rounds?: number }): Promise<Row[]> {
   const B = 8, gs = 224, ls = 98, nLocal = 8, K = 4096, reps = opts.quick ? 1 : 3;
   const shape = ['--batch', B, '--global-size', gs, '--local-size', ls, '--n-local', nLocal, '--k', K, '--reps', reps].map(String);
   const rows: Row[] = [];
@@ -52,9 +58,22 @@ export async function benchDinov2(opts: { threads: number[]; json: boolean; quic
   // bfloat16) around the forward and the losses). "vs best" divides PyTorch's faster setting by ours.
   const precisions = [['fp32', 'none'], ['bf16', 'bf16']] as const;
   for (const threads of opts.threads) {
-    const ours = precisions.map(([p]) => runJson(process.execPath, ['--import', 'tsx', join('bench', 'dinov2_step.ts'), ...shape, '--threads', String(threads), '--precision', p]));
-    const torch = precisions.map(([, a]) => runJson(PYTHON, [join('bench', 'yardsticks', 'torch_dinov2.py'), '--arch', 'small', ...shape, '--threads', String(threads), '--autocast', a],
-      { OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: 'PASSIVE' }));
+    // Shared machines drift by 10-20% over minutes: with --rounds R the two sides alternate R
+    // times and each side reports its median round; "ratio range" spans the per-round ratios.
+    const rounds = opts.rounds ?? 1;
+    const oursRuns = precisions.map(() => [] as (StepTiming | undefined)[]), torchRuns = precisions.map(() => [] as (StepTiming | undefined)[]);
+    for (let r = 0; r < rounds; r++) {
+      precisions.forEach(([p, a], i) => {
+        oursRuns[i]!.push(runJson(process.execPath, ['--import', 'tsx', join('bench', 'dinov2_step.ts'), ...shape, '--threads', String(threads), '--precision', p]));
+        torchRuns[i]!.push(runJson(PYTHON, [join('bench', 'yardsticks', 'torch_dinov2.py'), '--arch', 'small', ...shape, '--threads', String(threads), '--autocast', a],
+          { OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: 'PASSIVE' }));
+      });
+    }
+    const ours = oursRuns.map(medianRun), torch = torchRuns.map(medianRun);
+    const ratioRange = precisions.map((_, i) => {
+      const rs = oursRuns[i]!.map((o, r) => (o && torchRuns[i]![r] ? torchRuns[i]![r]!.median_s / o.median_s : NaN)).filter(Number.isFinite);
+      return rs.length > 1 ? `${fmt(Math.min(...rs), 2)}-${fmt(Math.max(...rs), 2)}` : undefined;
+    });
     const torchBest = Math.min(...torch.map((t) => t?.median_s ?? Infinity));
     precisions.forEach(([p], i) => {
       const o = ours[i], t = torch[i];
@@ -66,7 +85,7 @@ export async function benchDinov2(opts: { threads: number[]; json: boolean; quic
         img_s: o ? B / o.median_s : undefined, gflops, pct_peak: peak && gflops ? (100 * gflops) / peak : undefined,
         rss_mb: o?.peak_rss_mb, torch_ms: t ? t.median_s * 1000 : undefined, torch_img_s: t ? B / t.median_s : undefined,
         torch_rss_mb: t?.peak_rss_mb, vs_torch: o && t ? t.median_s / o.median_s : undefined,
-        vs_torch_best: o && Number.isFinite(torchBest) ? torchBest / o.median_s : undefined,
+        vs_torch_best: o && Number.isFinite(torchBest) ? torchBest / o.median_s : undefined, rounds, ratio_range: ratioRange[i],
       });
     });
   }
@@ -75,7 +94,8 @@ export async function benchDinov2(opts: { threads: number[]; json: boolean; quic
     ['img/s', (r) => fmt(r.img_s as number, 2)], ['GFLOP/s', (r) => fmt(r.gflops as number)], ['% peak', (r) => fmt(r.pct_peak as number)],
     ['peak RSS MB', (r) => fmt(r.rss_mb as number, 0)], ['PyTorch img/s', (r) => fmt(r.torch_img_s as number, 2)],
     ['PyTorch RSS MB', (r) => fmt(r.torch_rss_mb as number, 0)], ['vs PyTorch', (r) => fmt(r.vs_torch as number, 2)],
-    ['vs PyTorch best', (r) => fmt(r.vs_torch_best as number, 2)],
+    ['vs PyTorch best', (r) => fmt(r.vs_torch_best as number, 2)], ['rounds', (r) => String(r.rounds)],
+    ['ratio range', (r) => (r.ratio_range as string | undefined) ?? '-'],
   ], opts.json);
   return rows;
 }
