@@ -90,11 +90,16 @@ struct Vec<double> {
   static Mask first(int n) { return static_cast<Mask>((1u << n) - 1); }
 };
 
-// C(M x n) = [C +] Ap * Bp [+ bias] for one micro-tile: M <= MR rows and NC <= NV vectors of
-// the packed panels (MR values of A and NV * L values of B per k step) are computed, and
+// Where the micro-kernel reads A: a packed panel (MR values per k step), or A itself when it is
+// row-major (element (i, k) at a[i * lda + k]) or column-major (a[k * lda + i]); reading A in
+// place spares the packing pass, and the products are the same, in the same order.
+enum AMode { kPacked = 0, kRowMajor = 1, kColMajor = 2 };
+
+// C(M x n) = [C +] A * Bp [+ bias] for one micro-tile: M <= MR rows and NC <= NV vectors of
+// the panels (A read as AM says, NV * L values of packed B per k step) are computed, and
 // n <= NC * L columns are stored.
-template <typename T, int MR, int NV, int M, int NC>
-void micro_tile(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, int64_t ldc, int n,
+template <typename T, int MR, int NV, int M, int NC, int AM>
+void micro_tile(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict b, T* c, int64_t ldc, int n,
                 bool load_c, const T* bias) {
   using V = Vec<T>;
   using R = typename V::R;
@@ -117,11 +122,12 @@ void micro_tile(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, 
     for (int v = 0; v < NC; ++v) bv[v] = V::load(b + v * L);
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
-      const R ai = V::bcast(a + i);
+      const R ai = V::bcast(AM == kRowMajor ? a + i * lda + k : a + i);
 #pragma GCC unroll 4
       for (int v = 0; v < NC; ++v) acc[i][v] = V::fma(ai, bv[v], acc[i][v]);
     }
-    a += MR;
+    if (AM == kPacked) a += MR;
+    else if (AM == kColMajor) a += lda;
     b += NV * L;
   }
   if (n == NC * L) {
@@ -155,38 +161,45 @@ void micro_tile(int64_t kc, const T* __restrict a, const T* __restrict b, T* c, 
 }
 
 template <typename T>
-using TileFn = void (*)(int64_t, const T*, const T*, T*, int64_t, int, bool, const T*);
+using TileFn = void (*)(int64_t, const T*, int64_t, const T*, T*, int64_t, int, bool, const T*);
 
 // Edge tiles, indexed [vectors - 1][rows - 1].
-template <typename T, int MR, int NV, size_t... I>
+template <typename T, int MR, int NV, int AM, size_t... I>
 constexpr std::array<std::array<TileFn<T>, MR>, NV> edge_tiles(std::index_sequence<I...>) {
   std::array<std::array<TileFn<T>, MR>, NV> table{};
-  ((table[I / MR][I % MR] = &micro_tile<T, MR, NV, static_cast<int>(I % MR) + 1, static_cast<int>(I / MR) + 1>), ...);
+  ((table[I / MR][I % MR] = &micro_tile<T, MR, NV, static_cast<int>(I % MR) + 1, static_cast<int>(I / MR) + 1, AM>), ...);
   return table;
 }
 
-// Runs the micro-kernel over every (A panel, B panel) pair of the packed blocks: A panels in the
-// outer loop, so one A panel is reused across the whole B block while B panels stream.
-template <typename T, int MR, int NV>
-void macro_kernel(const MacroArgs<T>& g) {
+// Runs the micro-kernel over every (A panel, B panel) pair of the blocks: A panels in the outer
+// loop, so one A panel is reused across the whole B block while B panels stream.
+template <typename T, int MR, int NV, int AM>
+void macro_kernel_a(const MacroArgs<T>& g) {
   constexpr int L = Vec<T>::L;
   constexpr int NR = NV * L;
-  static constexpr auto kEdgeTiles = edge_tiles<T, MR, NV>(std::make_index_sequence<MR * NV>{});
+  static constexpr auto kEdgeTiles = edge_tiles<T, MR, NV, AM>(std::make_index_sequence<MR * NV>{});
   for (int64_t i = 0; i < g.m; i += MR) {
     const int mi = static_cast<int>(std::min<int64_t>(MR, g.m - i));
-    const T* ap = g.ap + i * g.kc;
+    const T* ap = g.ap + (AM == kPacked ? i * g.kc : AM == kRowMajor ? i * g.lda : i);
     T* ci = g.c + i * g.ldc;
     for (int64_t j = 0; j < g.n; j += NR) {
       const int nj = static_cast<int>(std::min<int64_t>(NR, g.n - j));
       const T* bias = g.bias != nullptr ? g.bias + j : nullptr;
       if (mi == MR && nj == NR) {
-        micro_tile<T, MR, NV, MR, NV>(g.kc, ap, g.bp + j * g.kc, ci + j, g.ldc, nj, g.accumulate, bias);
+        micro_tile<T, MR, NV, MR, NV, AM>(g.kc, ap, g.lda, g.bp + j * g.kc, ci + j, g.ldc, nj, g.accumulate, bias);
       } else {
-        kEdgeTiles[(nj + L - 1) / L - 1][mi - 1](g.kc, ap, g.bp + j * g.kc, ci + j, g.ldc, nj,
+        kEdgeTiles[(nj + L - 1) / L - 1][mi - 1](g.kc, ap, g.lda, g.bp + j * g.kc, ci + j, g.ldc, nj,
                                                  g.accumulate, bias);
       }
     }
   }
+}
+
+template <typename T, int MR, int NV>
+void macro_kernel(const MacroArgs<T>& g) {
+  if (g.a_direct == 0) macro_kernel_a<T, MR, NV, kPacked>(g);
+  else if (g.a_direct == 1) macro_kernel_a<T, MR, NV, kRowMajor>(g);
+  else macro_kernel_a<T, MR, NV, kColMajor>(g);
 }
 
 // Loads `rows` <= 16 rows (stride ld) of `cols` <= 16 consecutive floats (missing rows and
@@ -287,7 +300,8 @@ void pack_b_f32(int64_t k, int64_t n, const float* b, int64_t rsb, int64_t csb, 
 const KernelSet<float>& sgemm_kernels() {
   static const KernelSet<float> set{"avx512",        kMR,          kNV * 16,
                                     kKC,             kMC,          kNCFloat,
-                                    &pack_a_f32<kMR>, &pack_b_f32<kNV>, &macro_kernel<float, kMR, kNV>};
+                                    &pack_a_f32<kMR>, &pack_b_f32<kNV>, &macro_kernel<float, kMR, kNV>,
+                                    /*reads_a_in_place=*/true};
   return set;
 }
 

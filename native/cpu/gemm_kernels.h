@@ -34,6 +34,10 @@ struct MacroArgs {
   int64_t ldc;
   bool accumulate;
   const T* bias;
+  // 0: ap is a packed block. 1 / 2: ap is A itself, row-major / column-major with leading
+  // dimension lda (only for kernel sets with reads_a_in_place).
+  int a_direct = 0;
+  int64_t lda = 0;
 };
 template <typename T>
 using MacroFn = void (*)(const MacroArgs<T>& args);
@@ -48,6 +52,8 @@ struct KernelSet {
   PackAFn<T> pack_a;
   PackBFn<T> pack_b;
   MacroFn<T> macro;
+  // The macro-kernel also reads unit-stride A in place (MacroArgs::a_direct), skipping pack_a.
+  bool reads_a_in_place = false;
 };
 
 // Generic packers: any strides, any mr/nr (gemm_generic.cc).
