@@ -105,8 +105,8 @@ export class Block extends Module {
       const xs = x.flatten(0, 1).indexSelect(0, index(rows));
       if (subset) {
         // the rows of the images drawn into the subset get the residual scaled by B / subset
-        const n = Math.max(Math.floor(B * (1 - p)), 1);
-        const drawn = new Set(Array.from(randperm(B, { device: x.device, generator: this.generator }).narrow(0, 0, n).dataSync() as BigInt64Array, Number));
+        const subsetIdx = this.drawSubset(B, x.device), n = subsetIdx.shape[0];
+        const drawn = new Set(Array.from(subsetIdx.dataSync() as BigInt64Array, Number));
         const pos: number[] = [];
         for (let i = 0; i < rows.length; i++) if (drawn.has(Math.floor(rows[i]! / T))) pos.push(i);
         if (pos.length === 0) return xs;
@@ -124,10 +124,15 @@ export class Block extends Module {
     });
   }
 
+  /** The images whose residual is kept in the subset regime: max(floor(B (1 - p)), 1) of B, drawn on `device`. */
+  private drawSubset(B: number, device: string): Tensor {
+    const subset = Math.max(Math.floor(B * (1 - this.sampleDropRatio)), 1);
+    return randperm(B, { device, generator: this.generator }).narrow(0, 0, subset);
+  }
+
   private dropAddResidual(x: Tensor, residual: (t: Tensor) => Tensor): Tensor {
     const B = x.shape[0];
-    const subset = Math.max(Math.floor(B * (1 - this.sampleDropRatio)), 1);
-    const brange = randperm(B, { device: x.device, generator: this.generator }).narrow(0, 0, subset);
+    const brange = this.drawSubset(B, x.device), subset = brange.shape[0];
     const r = residual(x.indexSelect(0, brange));
     return x.flatten(1).indexAdd(0, brange, r.flatten(1), B / subset).reshape(x.shape);
   }
