@@ -18,8 +18,14 @@ export class Attention extends Module {
     this.proj = this.module('proj', new Linear(dim, dim, { ...opts, bias: opts.projBias ?? true }));
   }
 
-  forward(x: Tensor): Tensor {
-    // (B, N, C) -> qkv (B, N, 3C) -> fused attention on strided q, k, v views -> (B, N, C)
-    return tidy(() => this.proj.forward(attentionQkv(this.qkv.forward(x), this.numHeads, this.scale)));
+  /**
+   * (B, N, C) -> qkv (B, N, 3C) -> fused attention on strided q, k, v views -> (B, N, C).
+   * `outScale`: a per-channel scale of the output (LayerScale), folded into proj.
+   */
+  forward(x: Tensor, outScale?: Tensor): Tensor {
+    return tidy(() => {
+      const o = attentionQkv(this.qkv.forward(x), this.numHeads, this.scale);
+      return outScale ? this.proj.forwardScaled(o, outScale) : this.proj.forward(o);
+    });
   }
 }

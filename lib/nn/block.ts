@@ -57,11 +57,15 @@ export class Block extends Module {
     this.generator = opts.generator;
   }
 
+  // LayerScale is folded into the branch's last Linear (gamma scales its weight and bias rows):
+  // the same function as ls(branch(x)) without a pass over the activations for it.
   attnResidual(x: Tensor): Tensor {
-    return this.ls1.forward(this.attn.forward(this.norm1.forward(x)));
+    const h = this.norm1.forward(x);
+    return this.ls1 instanceof LayerScale ? this.attn.forward(h, this.ls1.gamma) : this.attn.forward(h);
   }
   ffnResidual(x: Tensor): Tensor {
-    return this.ls2.forward(this.mlp.forward(this.norm2.forward(x)));
+    const h = this.norm2.forward(x);
+    return this.ls2 instanceof LayerScale ? this.mlp.forward(h, this.ls2.gamma) : this.mlp.forward(h);
   }
 
   forward(x: Tensor): Tensor {

@@ -33,6 +33,16 @@ export class Linear extends Module {
   }
 
   /**
+   * forward(x) * scale (a per-output-feature scale, e.g. LayerScale's gamma), computed as x (scale
+   * W)ᵀ + scale b: the scale folds into the [out, in] weight, so no pass over the [.., out]
+   * activations is made for it, forward or backward (its gradient comes from the weight's).
+   */
+  forwardScaled(x: Tensor, scale: Tensor): Tensor {
+    if (this.weightBf16) return this.forward(x).mul(scale);
+    return tidy(() => linear(x, this.weight.mul(scale.reshape(this.outFeatures, 1)), this.bias ? this.bias.mul(scale) : null));
+  }
+
+  /**
    * 'bfloat16': products use a bfloat16 copy of the weight and bf16-rounded inputs with float32
    * accumulation (inference only; the copy is taken now: call again after changing the weight).
    * 'float32' (the default) drops the copy.
@@ -90,7 +100,10 @@ export class Identity extends Module {
   }
 }
 
-/** x * gamma, a learned per-channel scale (CaiT); gamma starts at initValues. */
+/**
+ * x * gamma, a learned per-channel scale (CaiT); gamma starts at initValues. Block folds it into
+ * the weight of the Linear before it (Linear.forwardScaled) instead of calling forward().
+ */
 export class LayerScale extends Module {
   readonly gamma: Tensor;
   constructor(dim: number, initValues = 1e-5, opts: LayerOptions = {}) {
@@ -131,8 +144,12 @@ export class Mlp extends Module {
     this.act = this.module('act', new GELU());
     this.fc2 = this.module('fc2', new Linear(hiddenFeatures, outFeatures, opts));
   }
-  forward(x: Tensor): Tensor {
-    return tidy(() => this.fc2.forward(this.act.forward(this.fc1.forward(x))));
+  /** `outScale`: a per-feature scale of the output (LayerScale), folded into fc2. */
+  forward(x: Tensor, outScale?: Tensor): Tensor {
+    return tidy(() => {
+      const h = this.act.forward(this.fc1.forward(x));
+      return outScale ? this.fc2.forwardScaled(h, outScale) : this.fc2.forward(h);
+    });
   }
 }
 
@@ -147,10 +164,12 @@ export class SwiGLUFFN extends Module {
     this.w12 = this.module('w12', new Linear(inFeatures, 2 * this.hidden, opts));
     this.w3 = this.module('w3', new Linear(this.hidden, outFeatures, opts));
   }
-  forward(x: Tensor): Tensor {
+  /** `outScale`: a per-feature scale of the output (LayerScale), folded into w3. */
+  forward(x: Tensor, outScale?: Tensor): Tensor {
     return tidy(() => {
       const [x1, x2] = this.w12.forward(x).chunk(2, -1);
-      return this.w3.forward(x1.silu().mul(x2));
+      const h = x1.silu().mul(x2);
+      return outScale ? this.w3.forwardScaled(h, outScale) : this.w3.forward(h);
     });
   }
 }
