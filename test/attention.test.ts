@@ -79,6 +79,25 @@ describe('attention', () => {
     });
   });
 
+  it('attentionQkv writes the same gradient bits as attention on the views, on 1 and 2 threads (one head: the split path)', () => {
+    R.tidy(() => {
+      for (const [B, N, H, D, threads] of [[1, 300, 1, 64, 2], [2, 257, 3, 64, 2], [2, 50, 6, 16, 1], [1, 7, 2, 5, 2]]) {
+        R.setNumThreads(threads);
+        const g = new R.Generator(B * 1000 + N);
+        const qkv = R.randn([B, N, 3 * H * D], { generator: g }).requiresGrad_();
+        const dy = R.randn([B, N, H * D], { generator: g });
+        R.attentionQkv(qkv, H).backward(dy);
+        const fused = qkv.grad!.detach();
+        const q5 = qkv.detach().reshape(B, N, 3, H, D).permute(2, 0, 3, 1, 4);
+        const [q, k, v] = [0, 1, 2].map((i) => q5.select(0, i).requiresGrad_());
+        R.attention(q, k, v).transpose(1, 2).reshape(B, N, H * D).backward(dy);
+        const ref = R.stack([q.grad!, k.grad!, v.grad!], 0).permute(1, 3, 0, 2, 4).reshape(B, N, 3 * H * D);
+        expect(Buffer.compare(Buffer.from((fused.dataSync() as Float32Array).buffer), Buffer.from((ref.contiguous().dataSync() as Float32Array).buffer)), `${[B, N, H, D]}`).toBe(0);
+      }
+      R.setNumThreads(2);
+    });
+  });
+
   it('gradient check in float64', () => {
     R.tidy(() => {
       const g = new R.Generator(3);

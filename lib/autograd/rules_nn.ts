@@ -2,7 +2,6 @@
 // its forward in the native op table.
 import { getMatmulPrecision, withMatmulPrecision } from '../tensor/memory.js';
 import { native } from '../tensor/native.js';
-import { cat } from '../tensor/indexing.js';
 import { Tensor, wrap } from '../tensor/tensor.js';
 import { registerGradient } from './engine.js';
 
@@ -57,10 +56,9 @@ registerGradient('attention_qkv', {
     const q5 = qkv.reshape(B, N, 3, H, hd).permute(2, 0, 3, 1, 4);
     const h = (t: Tensor) => t.handle('attention backward');
     const o = out.reshape(B, N, H, hd).transpose(1, 2), dout = g.reshape(B, N, H, hd).transpose(1, 2);
-    const [dq, dk, dv] = native.attentionBackward(h(q5.select(0, 0)), h(q5.select(0, 1)), h(q5.select(0, 2)), h(o), h(lse), h(dout),
-      ctx.attrs.scale as number).map((d) => wrap(d));
-    // [B, H, N, hd] x 3 -> [B, N, 3, H, hd]: one copy into the fused layout
-    return [cat([dq, dk, dv].map((d) => d.transpose(1, 2).unsqueeze(2)), 2).reshape(B, N, C3)];
+    // dq, dk, dv written by the kernel straight into one [B, N, 3 H hd] gradient
+    return [wrap(native.attentionBackwardQkv(h(q5.select(0, 0)), h(q5.select(0, 1)), h(q5.select(0, 2)), h(o), h(lse), h(dout),
+      ctx.attrs.scale as number))];
   },
 });
 

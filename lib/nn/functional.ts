@@ -85,7 +85,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, scale?: number): Tens
 /**
  * Multi-head self-attention on a fused qkv projection: qkv [B, N, 3 H hd] -> [B, N, H hd].
  * q, k and v are read in place as strided views; the backward writes dq, dk and dv straight into
- * one [B, N, 3 H hd] gradient (one copy, instead of three zero-filled slices added together).
+ * one [B, N, 3 H hd] gradient through its strides (no copy; other backends copy once into it).
  */
 export function attentionQkv(qkv: Tensor, numHeads: number, scale?: number): Tensor {
   tensorArg('attention', 'qkv', qkv);

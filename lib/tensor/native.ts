@@ -116,6 +116,8 @@ export interface NativeBinding {
   softmaxBackward(y: T, dy: T, dim: number, log: boolean): T;
   attention(q: T, k: T, v: T, scale: number): [T, T];
   attentionBackward(q: T, k: T, v: T, out: T, lse: T, dout: T, scale: number): [T, T, T];
+  /** The fused [B, N, 3 H D] gradient of the qkv whose views q, k, v are (attentionQkv's layout). */
+  attentionBackwardQkv(q: T, k: T, v: T, out: T, lse: T, dout: T, scale: number): T;
   bicubic(x: T, outH: number, outW: number, stepH: number, stepW: number, antialias: boolean): T;
   bicubicBackward(dy: T, inH: number, inW: number, stepH: number, stepW: number, antialias: boolean): T;
   adamw(param: T, grad: T, expAvg: T, expAvgSq: T, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;

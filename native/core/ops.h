@@ -99,6 +99,12 @@ struct AttentionGrads {
 };
 AttentionGrads attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                   const Tensor& lse, const Tensor& dout, double scale);
+// The gradient of a fused qkv projection [B, N, 3 H D] whose q, k, v ([B, H, N, D] each) are the
+// views qkv.view(B, N, 3, H, D).permute(2, 0, 3, 1, 4)[0..2] (as attentionQkv reads them): dq,
+// dk and dv are written straight into one contiguous [B, N, 3 H D] tensor (the CPU kernels write
+// through its strides; other backends copy their contiguous results into it).
+Tensor attention_backward_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                              const Tensor& lse, const Tensor& dout, double scale);
 
 // Bicubic resampling of x [N, C, H, W] to [N, C, OH, OW] with PyTorch's semantics
 // (align_corners = false): `step_h`/`step_w` are source pixels per output pixel (1/scale_factor

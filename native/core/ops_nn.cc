@@ -154,9 +154,14 @@ AttentionResult attention(const Tensor& q, const Tensor& k, const Tensor& v, dou
   return r;
 }
 
-AttentionGrads attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                                  const Tensor& lse, const Tensor& dout, double scale) {
-  const char* op = "attention_back";
+namespace {
+
+// Checks the backward's arguments and returns (out, grad_out, lse) in the layouts the kernels read.
+struct AttentionBackArgs {
+  Tensor o, d, l;
+};
+AttentionBackArgs attention_back_args(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
+                                      const Tensor& out, const Tensor& lse, const Tensor& dout) {
   check_supported(Op::ATTENTION_BACK, q, "query");
   check_attention_args(op, q, k, v);
   RADDINO_CHECK(out.shape() == q.shape() && dout.shape() == q.shape(), Range, op,
@@ -166,16 +171,51 @@ AttentionGrads attention_backward(const Tensor& q, const Tensor& k, const Tensor
   Shape ls{q.shape()[0], q.shape()[1], q.shape()[2]};
   RADDINO_CHECK(lse.shape() == ls && lse.dtype() == stats_dtype(q.dtype()), Range, op,
                 ": argument 'lse' must be the ", shape_str(ls), " log-sum-exp returned by attention");
-  Tensor o = out.strides().back() == 1 ? out : contiguous(out);
-  Tensor d = dout.strides().back() == 1 ? dout : contiguous(dout);
-  Tensor l = contiguous(lse);
-  AttentionGrads g{Tensor::empty(q.shape(), q.dtype(), q.device()), Tensor::empty(k.shape(), k.dtype(), k.device()),
-                   Tensor::empty(v.shape(), v.dtype(), v.device())};
-  if (q.numel() == 0 && k.numel() == 0) return g;
-  OpCall call{Op::ATTENTION_BACK, {&q, &k, &v, &o, &l, &d}, {&g.dq, &g.dk, &g.dv}, {}};
+  return {out.strides().back() == 1 ? out : contiguous(out), dout.strides().back() == 1 ? dout : contiguous(dout),
+          contiguous(lse)};
+}
+
+void run_attention_back(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionBackArgs& a, double scale,
+                        AttentionGrads& g) {
+  if (q.numel() == 0 && k.numel() == 0) return;
+  OpCall call{Op::ATTENTION_BACK, {&q, &k, &v, &a.o, &a.l, &a.d}, {&g.dq, &g.dk, &g.dv}, {}};
   call.p.a = scale;
   run_kernel(call, q.dtype());
+}
+
+}  // namespace
+
+AttentionGrads attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, const Tensor& dout, double scale) {
+  const AttentionBackArgs a = attention_back_args("attention_back", q, k, v, out, lse, dout);
+  AttentionGrads g{Tensor::empty(q.shape(), q.dtype(), q.device()), Tensor::empty(k.shape(), k.dtype(), k.device()),
+                   Tensor::empty(v.shape(), v.dtype(), v.device())};
+  run_attention_back(q, k, v, a, scale, g);
   return g;
+}
+
+Tensor attention_backward_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                              const Tensor& lse, const Tensor& dout, double scale) {
+  const char* op = "attention_back";
+  const AttentionBackArgs a = attention_back_args(op, q, k, v, out, lse, dout);
+  RADDINO_CHECK(k.shape() == q.shape() && v.shape() == q.shape(), Range, op,
+                ": a fused qkv gradient needs query, key and value of one shape (got ", shape_str(q.shape()), ", ",
+                shape_str(k.shape()), ", ", shape_str(v.shape()), ")");
+  const int64_t B = q.shape()[0], H = q.shape()[1], N = q.shape()[2], D = q.shape()[3];
+  Tensor dqkv = Tensor::empty({B, N, 3, H, D}, q.dtype(), q.device());
+  const Tensor parts = permute(dqkv, {2, 0, 3, 1, 4});  // [3, B, H, N, D]
+  AttentionGrads g{select(parts, 0, 0), select(parts, 0, 1), select(parts, 0, 2)};
+  if (q.device().type == DeviceType::CPU) {
+    run_attention_back(q, k, v, a, scale, g);  // the CPU kernels write through the views' strides
+  } else {
+    AttentionGrads c{Tensor::empty(q.shape(), q.dtype(), q.device()), Tensor::empty(k.shape(), k.dtype(), k.device()),
+                     Tensor::empty(v.shape(), v.dtype(), v.device())};
+    run_attention_back(q, k, v, a, scale, c);
+    copy_(g.dq, c.dq);
+    copy_(g.dk, c.dk);
+    copy_(g.dv, c.dv);
+  }
+  return view(dqkv, {B, N, 3 * H * D});
 }
 
 namespace {

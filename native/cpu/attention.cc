@@ -123,15 +123,15 @@ void backward_portable(const OpCall& c) {
   const Tensor& o = *c.in[3];
   const St* lse = c.in[4]->data<St>();
   const Tensor& dout = *c.in[5];
-  S* dq = c.out[0]->data<S>();
-  S* dk = c.out[1]->data<S>();
-  S* dv = c.out[2]->data<S>();
   const Shape& qs = q.shape();
   const int64_t H = qs[1], N = qs[2], D = qs[3], M = k.shape()[2], BH = qs[0] * H;
   const C scale = static_cast<C>(c.p.a);
+  // Inputs and outputs alike: [B, H, rows, D] with any strides but a unit last one (the outputs
+  // may be views into one fused qkv gradient).
   auto row = [](const Tensor& t, int64_t b, int64_t h, int64_t i) {
     return t.data<S>() + b * t.strides()[0] + h * t.strides()[1] + i * t.strides()[2];
   };
+  const Tensor &dq = *c.out[0], &dk = *c.out[1], &dv = *c.out[2];
   parallel_for(BH, 1, [&](int64_t h0, int64_t h1) {
     std::vector<C> di(static_cast<size_t>(N)), dqa(static_cast<size_t>(N * D)), dka(static_cast<size_t>(M * D)),
         dva(static_cast<size_t>(M * D)), qi(static_cast<size_t>(D)), doi(static_cast<size_t>(D));
@@ -171,10 +171,17 @@ void backward_portable(const OpCall& c) {
           }
         }
       }
-      for (int64_t i = 0; i < N * D; ++i) dq[bh * N * D + i] = T::store(dqa[i]);
-      for (int64_t j = 0; j < M * D; ++j) {
-        dk[bh * M * D + j] = T::store(dka[j]);
-        dv[bh * M * D + j] = T::store(dva[j]);
+      for (int64_t i = 0; i < N; ++i) {
+        S* dst = row(dq, b, h, i);
+        for (int64_t d = 0; d < D; ++d) dst[d] = T::store(dqa[i * D + d]);
+      }
+      for (int64_t j = 0; j < M; ++j) {
+        S* dkj = row(dk, b, h, j);
+        S* dvj = row(dv, b, h, j);
+        for (int64_t d = 0; d < D; ++d) {
+          dkj[d] = T::store(dka[j * D + d]);
+          dvj[d] = T::store(dva[j * D + d]);
+        }
       }
     }
   });

@@ -518,6 +518,15 @@ bool forward_f32_impl(const OpCall& c) {
 
 // ---- backward --------------------------------------------------------------------------------
 
+// Rows of a [B, H, rows, D] output with any strides but a unit last one: (bh, i) -> row start.
+struct OutRows {
+  float* base;
+  int64_t H, sb, sh, sr;
+  OutRows(const Tensor& t, int64_t heads)
+      : base(t.data<float>()), H(heads), sb(t.strides()[0]), sh(t.strides()[1]), sr(t.strides()[2]) {}
+  float* operator()(int64_t bh, int64_t i) const { return base + (bh / H) * sb + (bh % H) * sh + i * sr; }
+};
+
 struct BwdHead {
   const float *kt, *vt, *kr, *qp, *dop, *qr, *dor, *lse, *di;
 };
@@ -529,16 +538,20 @@ bool backward_f32_impl(const OpCall& c) {
   const Tensor& o = *c.in[3];
   const Tensor& lse = *c.in[4];
   const Tensor& dout = *c.in[5];
-  float* dq = c.out[0]->data<float>();
-  float* dk = c.out[1]->data<float>();
-  float* dv = c.out[2]->data<float>();
   const Dims s = dims_of(c);
   const int64_t N = s.N, M = s.M, D = s.D, H = s.H, BH = s.B * s.H;
+  // dq, dk, dv: [B, H, rows, D] with any strides but a unit last one (e.g. views into one fused
+  // qkv gradient); row i of head bh starts at rows(bh, i).
+  const OutRows dq(*c.out[0], H), dk(*c.out[1], H), dv(*c.out[2], H);
   if (BH == 0) return true;
   if (N == 0 || M == 0) {
-    std::memset(dk, 0, sizeof(float) * BH * M * D);
-    std::memset(dv, 0, sizeof(float) * BH * M * D);
-    std::memset(dq, 0, sizeof(float) * BH * N * D);
+    for (int64_t bh = 0; bh < BH; ++bh) {
+      for (int64_t j = 0; j < M; ++j) {
+        std::memset(dk(bh, j), 0, sizeof(float) * D);
+        std::memset(dv(bh, j), 0, sizeof(float) * D);
+      }
+      for (int64_t i = 0; i < N; ++i) std::memset(dq(bh, i), 0, sizeof(float) * D);
+    }
     return true;
   }
   const float scale = static_cast<float>(c.p.a);
@@ -651,16 +664,14 @@ bool backward_f32_impl(const OpCall& c) {
       if (first) rows_product<kBwdKeys, 1, kStore>(nq, nk, dst, w.kr + k0 * Dp, Dp, nvt, e);
       else rows_product<kBwdKeys, 1, kAdd>(nq, nk, dst, w.kr + k0 * Dp, Dp, nvt, e);
     }
-    float* dkh = dk + (bh * M + k0) * D;
-    float* dvh = dv + (bh * M + k0) * D;
     for (int64_t j = 0; j < nk; ++j) {
-      std::memcpy(dkh + j * D, dka + j * Dp, sizeof(float) * D);
-      std::memcpy(dvh + j * D, dva + j * Dp, sizeof(float) * D);
+      std::memcpy(dk(bh, k0 + j), dka + j * Dp, sizeof(float) * D);
+      std::memcpy(dv(bh, k0 + j), dva + j * Dp, sizeof(float) * D);
     }
   };
 
   auto write_dq = [&](int64_t bh, const float* dqt) {
-    for (int64_t i = 0; i < N; ++i) std::memcpy(dq + (bh * N + i) * D, dqt + i * Dp, sizeof(float) * D);
+    for (int64_t i = 0; i < N; ++i) std::memcpy(dq(bh, i), dqt + i * Dp, sizeof(float) * D);
   };
 
   // Key chunk ch of head bh: its key blocks in order, dQ contribution stored to dqc.
@@ -722,7 +733,7 @@ bool backward_f32_impl(const OpCall& c) {
   parallel_for(BH * N, 64, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t bh = r / N, i = r % N;
-      float* dst = dq + r * D;
+      float* dst = dq(bh, i);
       const float* p = pbase + bh * nch * per + i * Dp;
       for (int64_t d = 0; d < D; ++d) dst[d] = p[d];
       for (int64_t ch = 1; ch < nch; ++ch)

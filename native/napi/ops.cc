@@ -314,6 +314,15 @@ Napi::Value AttentionBackward(Info info) {
     return wrap_all(info.Env(), {&g.dq, &g.dk, &g.dv});
   });
 }
+Napi::Value AttentionBackwardQkv(Info info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const char* n = "attention_back";
+    return wrap(info.Env(), ops::attention_backward_qkv(tensor_arg(info, 0, n, "query"), tensor_arg(info, 1, n, "key"),
+                                                        tensor_arg(info, 2, n, "value"), tensor_arg(info, 3, n, "out"),
+                                                        tensor_arg(info, 4, n, "lse"), tensor_arg(info, 5, n, "grad_out"),
+                                                        number_arg(info, 6, n, "scale")));
+  });
+}
 Napi::Value Bicubic(Info info) {
   return guarded(info, [&] {
     const char* n = "bicubic";
@@ -419,7 +428,8 @@ void register_ops(Napi::Env env, Napi::Object exports) {
       {"topk", Topk}, {"rand", Rand}, {"randn", Randn}, {"truncNormal", TruncNormal}, {"randint", Randint},
       {"randperm", Randperm}, {"bernoulli", Bernoulli}, {"layerNorm", LayerNorm},
       {"layerNormBackward", LayerNormBackward}, {"geluBackward", GeluBackward}, {"softmaxBackward", SoftmaxBackward}, {"attention", Attention},
-      {"attentionBackward", AttentionBackward}, {"bicubic", Bicubic}, {"bicubicBackward", BicubicBackward},
+      {"attentionBackward", AttentionBackward},
+      {"attentionBackwardQkv", AttentionBackwardQkv}, {"bicubic", Bicubic}, {"bicubicBackward", BicubicBackward},
       {"adamw", AdamW},
       {"ema", Ema},
   };
