@@ -86,8 +86,9 @@ export class Block extends Module {
   }
 
   /**
-   * forward(x).flatten(0, 1) at the given rows only, (R, D): the attention branch still runs on
-   * every token (keys and values need them all), the FFN branch only on the rows asked for. The
+   * forward(x).flatten(0, 1) at the given rows only, (R, D): keys and values are computed on
+   * every token, the queries, attention, proj and the FFN branch only on the rows asked for (in
+   * the drop-path subset regime, above 0.1, the attention branch runs on every token). The
    * same random draws as forward(), so that a loss that reads a few tokens of the last block (the
    * cls token, the masked patches) sees the values forward() gives them at a fraction of the work.
    * `rows` index x.flatten(0, 1): image b's token t is row b T + t.
@@ -103,10 +104,18 @@ export class Block extends Module {
       const index = (v: ArrayLike<number>) => tensor(BigInt64Array.from(Array.from(v), BigInt), [v.length], 'int64', dev);
       this.dropPath1.training = this.dropPath2.training = this.training;
       const subset = this.training && p > 0.1;
-      if (subset) x = this.dropAddResidual(x, (t) => this.attnResidual(t));
-      else if (this.training && p > 0) x = x.add(this.dropPath1.forward(this.attnResidual(x)));
-      else x = x.add(this.attnResidual(x));
-      const xs = x.flatten(0, 1).indexSelect(0, index(rows));
+      let xs: Tensor;
+      if (subset) {
+        x = this.dropAddResidual(x, (t) => this.attnResidual(t));
+        xs = x.flatten(0, 1).indexSelect(0, index(rows));
+      } else {
+        // the attention branch at the rows only (queries, attention and proj; keys and values
+        // on all tokens), with DropPath's per-image mask drawn as forward() draws it
+        const h = this.norm1.forward(x);
+        let a = this.ls1 instanceof LayerScale ? this.attn.forwardRows(h, rows, this.ls1.gamma) : this.attn.forwardRows(h, rows);
+        if (this.training && p > 0) a = a.mul(this.rowMask(x, rows, index));
+        xs = x.flatten(0, 1).indexSelect(0, index(rows)).add(a);
+      }
       if (subset) {
         // the rows of the images drawn into the subset get the residual scaled by B / subset
         const subsetIdx = this.drawSubset(B, x.device), n = subsetIdx.shape[0];
@@ -117,15 +126,16 @@ export class Block extends Module {
         const idx = index(pos);
         return xs.indexAdd(0, idx, this.ffnResidual(xs.indexSelect(0, idx)), B / n);
       }
-      if (this.training && p > 0) {
-        // DropPath's per-image mask, drawn as forward() draws it, spread over the rows
-        const keep = 1 - p;
-        const mask = bernoulli(keep, { shape: [B, 1], dtype: x.dtype as 'float32', device: x.device, generator: this.generator });
-        const images = index(Array.from(rows, (r) => Math.floor(r / T)));
-        return xs.add(this.ffnResidual(xs).mul(mask.indexSelect(0, images).div(keep)));
-      }
+      if (this.training && p > 0) return xs.add(this.ffnResidual(xs).mul(this.rowMask(x, rows, index)));
       return xs.add(this.ffnResidual(xs));
     });
+  }
+
+  /** DropPath's per-image mask / keep for x (B, T, C), drawn as DropPath.forward draws it (B values), spread over the rows: (R, 1). */
+  private rowMask(x: Tensor, rows: ArrayLike<number>, index: (v: ArrayLike<number>) => Tensor): Tensor {
+    const [B, T] = x.shape, keep = 1 - this.sampleDropRatio;
+    const mask = bernoulli(keep, { shape: [B, 1], dtype: x.dtype as 'float32', device: x.device, generator: this.generator });
+    return mask.indexSelect(0, index(Array.from(rows, (r) => Math.floor(r / T)))).div(keep);
   }
 
   /** The images whose residual is kept in the subset regime: max(floor(B (1 - p)), 1) of B, drawn on `device`. */

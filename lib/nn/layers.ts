@@ -27,6 +27,11 @@ export class Linear extends Module {
     this.bias = opts.bias === false ? null : this.param('bias', empty([outFeatures], { dtype }));
     defaultLinearInit_(this.weight, this.bias, opts);
   }
+  /** Whether the bf16 inference mode is on (setInferenceDtype). */
+  get bf16Inference(): boolean {
+    return this.weightBf16 !== null;
+  }
+
   forward(x: Tensor): Tensor {
     if (this.weightBf16) return linearBf16(x, this.weightBf16, this.bias);
     return linear(x, this.weight, this.bias);
