@@ -59,9 +59,9 @@ export class Attention extends Module {
       });
       const w = this.qkv.weight, bias = this.qkv.bias;
       const q = linear(x.flatten(0, 1).indexSelect(0, index(rows)), w.narrow(0, 0, C), bias ? bias.narrow(0, 0, C) : null);
-      const kv = linear(x, w.narrow(0, C, 2 * C), bias ? bias.narrow(0, C, 2 * C) : null).reshape(B, T, 2, H, D).permute(2, 0, 3, 1, 4);
+      const [k, v] = [1, 2].map((i) => linear(x, w.narrow(0, i * C, C), bias ? bias.narrow(0, i * C, C) : null).reshape(B, T, H, D).transpose(1, 2));
       const qs = q.indexSelect(0, index(slot)).reshape(B, n, H, D).transpose(1, 2);
-      const o = attention(qs, kv.select(0, 0), kv.select(0, 1), this.scale).transpose(1, 2).reshape(B * n, C).indexSelect(0, index(back));
+      const o = attention(qs, k!, v!, this.scale).transpose(1, 2).reshape(B * n, C).indexSelect(0, index(back));
       return outScale ? this.proj.forwardScaled(o, outScale) : this.proj.forward(o);
     });
   }
