@@ -15,8 +15,8 @@ inline float pow2i(int32_t n) { return bits_f32(static_cast<uint32_t>(n + 127) <
 constexpr float kLn2Hi = 0.693145751953125f, kLn2Lo = 1.428606765330187e-06f, kLog2e = 1.4426950408889634f;
 
 // e^x with 2^n scaling split in two factors so that results down to the subnormal range are exact.
-inline float exp(float x) {
-  float xc = x < -104.0f ? -104.0f : (x > 88.7228f ? 88.7228f : x);
+// e^xc for xc in [-104, 88.7228] (no range checks): the core of exp below.
+inline float exp_core(float xc) {
   float n = __builtin_rintf(xc * kLog2e);
   float r = (xc - n * kLn2Hi) - n * kLn2Lo;
   float p = 0.0013893831055611372f;
@@ -26,10 +26,19 @@ inline float exp(float x) {
   p = p * r + 0.5f;
   p = 1.0f + r + (r * r) * p;
   int32_t ni = static_cast<int32_t>(n), h = ni >> 1;
-  float y = p * pow2i(h) * pow2i(ni - h);
+  return p * pow2i(h) * pow2i(ni - h);
+}
+
+inline float exp(float x) {
+  float xc = x < -104.0f ? -104.0f : (x > 88.7228f ? 88.7228f : x);
+  float y = exp_core(xc);
   y = x > 88.7228f ? __builtin_inff() : y;
   return x != x ? x : y;
 }
+
+// exp(x) for x <= 0 (equal to exp() there, NaN propagating) without its overflow checks: the
+// Gaussian factors of erfc and GELU'.
+inline float exp_nonpos(float x) { return exp_core(x < -104.0f ? -104.0f : x); }
 
 // Natural log: x = m * 2^e with m in [sqrt(1/2), sqrt(2)), log(1 + f) by polynomial.
 inline float log(float x) {
@@ -97,7 +106,7 @@ inline float erfc_tail_e(float a, float e) {
 // erfc(a) for a >= 0.8; below 0.8 it returns garbage (callers select).
 inline float erfc_tail(float a) {
   float ac = a < 0.8f ? 0.8f : (a > 10.0f ? 10.0f : a);
-  return erfc_tail_e(a, exp(-ac * ac));
+  return erfc_tail_e(a, exp_nonpos(-ac * ac));
 }
 
 // erf(x) = x P(x^2) near 0, 1 - erfc(|x|) beyond 0.8.
@@ -139,7 +148,7 @@ inline float gelu(float x) { return 0.5f * x * one_plus_erf(x * 0.70710678118654
 
 // GELU'(x) = Phi(x) + x phi(x) (exact form). erfc(|x|/sqrt 2) and phi(x) share one exp(-x^2/2).
 inline float gelu_grad(float x) {
-  float e = exp(-0.5f * x * x);
+  float e = exp_nonpos(-0.5f * x * x);
   float a = (x < 0 ? -x : x) * 0.7071067811865476f;
   float small = erf_small(a);
   float tail = erfc_tail_e(a, e);
