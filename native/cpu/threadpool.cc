@@ -25,7 +25,14 @@ thread_local bool t_in_parallel = false;
 
 // Jobs are published like a seqlock: the generation is odd while the caller writes the job's
 // fields and even once they are complete, so a worker that reads (generation, job, threads) and
-// sees the same even generation before and after has a consistent job and runs it once.
+// sees the same even generation before and after has a consistent job.
+//
+// The job's shares (fn(tid, nt) for tid in [0, nt)) are claimed, not assigned: the caller and the
+// workers take the next unclaimed share until none is left, so a worker that is asleep, or
+// preempted by another process, when the job is posted costs at most its share's time instead of
+// stalling the caller (each share still runs exactly once, on some thread, so results do not
+// change). A claim is the pair (generation, next share) in one atomic word: a worker still
+// holding an old job cannot claim a share of a newer one.
 class Pool {
  public:
   static Pool& get() {
@@ -38,6 +45,7 @@ class Pool {
   void set_threads(int n) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     if (n <= 0) n = hardware_threads();
+    n = std::min(n, 4096);  // shares are numbered in 16 bits (claim_)
     grow(n - 1);
     threads_.store(n, std::memory_order_relaxed);
   }
@@ -64,20 +72,22 @@ class Pool {
     }
     grow(nt - 1);
     error_ = nullptr;
-    pending_.store(nt - 1, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    uint64_t gen;
     {
       std::lock_guard<std::mutex> lock(sleep_mutex_);
-      generation_.fetch_add(1, std::memory_order_acq_rel);  // odd: writing
+      gen = generation_.fetch_add(1, std::memory_order_acq_rel) + 2;  // odd: writing
       job_.store(&fn, std::memory_order_relaxed);
       job_threads_.store(nt, std::memory_order_relaxed);
+      claim_.store(gen << 16, std::memory_order_relaxed);
       generation_.fetch_add(1, std::memory_order_release);  // even: published
     }
     if (sleeping_.load(std::memory_order_acquire) > 0) wake_.notify_all();
     t_in_parallel = true;
-    invoke(fn, 0, nt);
+    run_shares(fn, gen, nt);
     t_in_parallel = false;
     int spins = 0;
-    while (pending_.load(std::memory_order_acquire) != 0) {
+    while (done_.load(std::memory_order_acquire) != nt) {
       if (++spins < kSpinIterations) RADDINO_PAUSE();
       else std::this_thread::yield();
     }
@@ -87,6 +97,18 @@ class Pool {
 
  private:
   Pool() { threads_.store(hardware_threads(), std::memory_order_relaxed); }
+
+  // Claims and runs shares of job `gen` until none is left.
+  void run_shares(const std::function<void(int, int)>& fn, uint64_t gen, int nt) {
+    uint64_t cur = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((cur >> 16) != gen || static_cast<int>(cur & 0xffff) >= nt) return;
+      if (!claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      invoke(fn, static_cast<int>(cur & 0xffff), nt);
+      done_.fetch_add(1, std::memory_order_acq_rel);
+      cur = claim_.load(std::memory_order_acquire);
+    }
+  }
 
   void invoke(const std::function<void(int, int)>& fn, int tid, int nt) {
     try {
@@ -129,10 +151,7 @@ class Pool {
       std::atomic_thread_fence(std::memory_order_acquire);
       if (generation_.load(std::memory_order_relaxed) != gen) continue;  // a newer job was being written
       seen = gen;
-      if (tid < nt) {
-        invoke(*job, tid, nt);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      if (tid < nt) run_shares(*job, gen, nt);
     }
   }
 
@@ -143,7 +162,8 @@ class Pool {
   std::condition_variable wake_;
   std::atomic<int> sleeping_{0};
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> claim_{0};  // (generation << 16) | next unclaimed share
+  std::atomic<int> done_{0};        // shares of the current job finished
   std::atomic<const std::function<void(int, int)>*> job_{nullptr};
   std::atomic<int> job_threads_{0};
   std::mutex error_mutex_;
