@@ -59,7 +59,7 @@ export async function benchDinov2(opts: { threads: number[]; json: boolean; quic
   const precisions = [['fp32', 'none'], ['bf16', 'bf16']] as const;
   for (const threads of opts.threads) {
     // Shared machines drift by 10-20% over minutes: with --rounds R the two sides alternate R
-    // times and each side reports its median round; "ratio range" spans the per-round ratios.
+    // times and each side reports its median round; the per-round ratios give a median and a range.
     const rounds = opts.rounds ?? 1;
     const oursRuns = precisions.map(() => [] as (StepTiming | undefined)[]), torchRuns = precisions.map(() => [] as (StepTiming | undefined)[]);
     for (let r = 0; r < rounds; r++) {
@@ -70,10 +70,13 @@ export async function benchDinov2(opts: { threads: number[]; json: boolean; quic
       });
     }
     const ours = oursRuns.map(medianRun), torch = torchRuns.map(medianRun);
-    const ratioRange = precisions.map((_, i) => {
-      const rs = oursRuns[i]!.map((o, r) => (o && torchRuns[i]![r] ? torchRuns[i]![r]!.median_s / o.median_s : NaN)).filter(Number.isFinite);
-      return rs.length > 1 ? `${fmt(Math.min(...rs), 2)}-${fmt(Math.max(...rs), 2)}` : undefined;
-    });
+    // Per-round ratios (each round runs the two sides back to back, so drift cancels best within
+    // a round): their median and range.
+    const roundRatios = precisions.map((_, i) => oursRuns[i]!
+      .map((o, r) => (o && torchRuns[i]![r] ? torchRuns[i]![r]!.median_s / o.median_s : NaN)).filter(Number.isFinite)
+      .sort((a, b) => a - b));
+    const ratioRange = roundRatios.map((rs) => (rs.length > 1 ? `${fmt(rs[0]!, 2)}-${fmt(rs[rs.length - 1]!, 2)}` : undefined));
+    const ratioMedian = roundRatios.map((rs) => (rs.length > 1 ? rs[(rs.length - 1) >> 1]! : undefined));
     const torchBest = Math.min(...torch.map((t) => t?.median_s ?? Infinity));
     precisions.forEach(([p], i) => {
       const o = ours[i], t = torch[i];
@@ -86,6 +89,7 @@ export async function benchDinov2(opts: { threads: number[]; json: boolean; quic
         rss_mb: o?.peak_rss_mb, torch_ms: t ? t.median_s * 1000 : undefined, torch_img_s: t ? B / t.median_s : undefined,
         torch_rss_mb: t?.peak_rss_mb, vs_torch: o && t ? t.median_s / o.median_s : undefined,
         vs_torch_best: o && Number.isFinite(torchBest) ? torchBest / o.median_s : undefined, rounds, ratio_range: ratioRange[i],
+        round_ratio_median: ratioMedian[i],
       });
     });
   }
@@ -95,7 +99,7 @@ export async function benchDinov2(opts: { threads: number[]; json: boolean; quic
     ['peak RSS MB', (r) => fmt(r.rss_mb as number, 0)], ['PyTorch img/s', (r) => fmt(r.torch_img_s as number, 2)],
     ['PyTorch RSS MB', (r) => fmt(r.torch_rss_mb as number, 0)], ['vs PyTorch', (r) => fmt(r.vs_torch as number, 2)],
     ['vs PyTorch best', (r) => fmt(r.vs_torch_best as number, 2)], ['rounds', (r) => String(r.rounds)],
-    ['ratio range', (r) => (r.ratio_range as string | undefined) ?? '-'],
+    ['round ratios: median (range)', (r) => (r.ratio_range ? `${fmt(r.round_ratio_median as number, 2)} (${r.ratio_range as string})` : '-')],
   ], opts.json);
   return rows;
 }
